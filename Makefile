@@ -1,0 +1,58 @@
+# Appointment Scheduler. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# Python 3.13 where pyenv or the system has it, else the newest python3 (3.11 at least).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	if PYENV_VERSION=3.13.0 $$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then \
+	echo "env PYENV_VERSION=3.13.0 $$p"; break; fi; done)
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+PIP_FLAGS := --quiet --disable-pip-version-check
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install run test lint package deploy destroy bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or later is needed"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) -r requirements/dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/sam.txt
+	@touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed ## Create .venv (and .venv-sam) with the pinned dependencies
+
+run: $(VENV)/.installed ## Run the whole system locally on moto: API on http://127.0.0.1:PORT (default 3000)
+	$(PY) scripts/run_local.py
+
+test: install ## Unit, template, lint and moto tests (what .ci/run calls)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff, cfn-lint and sam validate --lint
+	$(VENV)/bin/ruff check src scripts tests
+	$(VENV)/bin/cfn-lint template.json
+	$(SAM_VENV)/bin/sam validate --lint --template template.json --region us-east-1
+
+package: $(VENV)/.installed ## Build the reproducible Lambda zip in build/
+	$(PY) scripts/package.py
+
+deploy: $(VENV)/.installed ## Deploy to AWS (STACK_NAME, ENV, REGION, PARAMETERS; AWS_ENDPOINT_URL for moto)
+	$(PY) scripts/deploy.py deploy
+
+destroy: $(VENV)/.installed ## Delete the stack (the artifacts bucket is kept)
+	$(PY) scripts/deploy.py destroy
+
+bench: $(VENV)/.installed ## Benchmarks: not implemented yet (issue #7); exits non-zero
+	@echo "make bench is not implemented yet: it arrives with issue #7 (scripts/bench.py)." >&2; exit 1
+
+clean: ## Remove build output and caches (keeps the virtual environments)
+	rm -rf build dist .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,285 @@
+"""Deploy or destroy the stack with boto3: ``deploy.py deploy`` / ``deploy.py destroy``.
+
+Configuration comes from the environment, so ``make deploy`` and the local emulator share it:
+
+  STACK_NAME        default appointment-scheduler-$ENV
+  ENV               EnvironmentSuffix, default dev
+  REGION            default $AWS_REGION, else us-east-1
+  CODE_BUCKET       artifacts bucket, default appointment-scheduler-artifacts-<account>-<region>
+  PARAMETERS        extra template parameters, "Key=Value Key=Value"
+  AWS_ENDPOINT_URL  honoured by boto3 itself; point it at a moto server to deploy locally
+
+Deploy builds the zip (scripts/package.py), creates the bucket if needed, uploads the zip under its
+content hash, then runs create_stack or update_stack and prints stack events until it settles.
+"No updates are to be performed" is a success. Every failure exits non-zero with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import package  # noqa: E402
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.json"
+SETTLED = ("_COMPLETE", "_FAILED")
+FAILED_STATES = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE",
+                 "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_FAILED"}
+
+
+class DeployError(Exception):
+    """A failure with a message a person can act on."""
+
+
+@dataclass
+class Config:
+    env: str = "dev"
+    region: str = "us-east-1"
+    stack_name: str = ""
+    code_bucket: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    poll_seconds: float = 5.0
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ | dict = os.environ) -> Config:
+        env = environ.get("ENV", "dev")
+        extra = dict(pair.split("=", 1) for pair in environ.get("PARAMETERS", "").split() if "=" in pair)
+        return cls(
+            env=env,
+            region=environ.get("REGION") or environ.get("AWS_REGION") or "us-east-1",
+            stack_name=environ.get("STACK_NAME") or f"appointment-scheduler-{env}",
+            code_bucket=environ.get("CODE_BUCKET", ""),
+            parameters=extra,
+            poll_seconds=float(environ.get("POLL_SECONDS", "5")),
+        )
+
+
+class Deployer:
+    def __init__(self, config: Config, session: boto3.Session | None = None, out=print):
+        self.config = config
+        session = session or boto3.Session(region_name=config.region)
+        self.s3 = session.client("s3")
+        self.cfn = session.client("cloudformation")
+        self.sts = session.client("sts")
+        self.out = out
+
+    # -- artifacts ---------------------------------------------------------------------------
+    def bucket_name(self) -> str:
+        if self.config.code_bucket:
+            return self.config.code_bucket
+        account = self.sts.get_caller_identity()["Account"]
+        return f"appointment-scheduler-artifacts-{account}-{self.config.region}"
+
+    def ensure_bucket(self, bucket: str) -> None:
+        try:
+            self.s3.head_bucket(Bucket=bucket)
+            return
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise DeployError(
+                    f"bucket {bucket} exists but these credentials may not use it (403). Grant "
+                    "s3:ListBucket, s3:GetObject and s3:PutObject on it, or set CODE_BUCKET to a "
+                    "bucket you own.") from error
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        self.out(f"creating artifacts bucket {bucket}")
+        try:
+            if self.config.region == "us-east-1":
+                self.s3.create_bucket(Bucket=bucket)
+            else:
+                self.s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.config.region})
+            self.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        except ClientError as error:
+            raise DeployError(
+                f"cannot create artifacts bucket {bucket}: {error.response['Error']['Message']}. "
+                "Grant s3:CreateBucket and s3:PutBucketPublicAccessBlock, or set CODE_BUCKET.") from error
+
+    def upload(self, built: package.Package, bucket: str) -> None:
+        try:
+            self.s3.head_object(Bucket=bucket, Key=built.s3_key)
+            self.out(f"code s3://{bucket}/{built.s3_key} already uploaded")
+            return
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise DeployError(f"cannot read s3://{bucket}/{built.s3_key}: {error}") from error
+        self.out(f"uploading {built.size} bytes to s3://{bucket}/{built.s3_key}")
+        try:
+            self.s3.upload_file(str(built.path), bucket, built.s3_key)
+        except (ClientError, boto3.exceptions.S3UploadFailedError) as error:
+            raise DeployError(f"cannot upload to s3://{bucket}: {error}. Grant s3:PutObject on it.") from error
+
+    # -- stack -------------------------------------------------------------------------------
+    def stack_status(self) -> str | None:
+        try:
+            stacks = self.cfn.describe_stacks(StackName=self.config.stack_name)["Stacks"]
+        except ClientError as error:
+            if "does not exist" in error.response["Error"]["Message"]:
+                return None
+            raise
+        return stacks[0]["StackStatus"]
+
+    def deploy(self) -> dict[str, str]:
+        built = package.build()
+        bucket = self.bucket_name()
+        self.ensure_bucket(bucket)
+        self.upload(built, bucket)
+        parameters = {"EnvironmentSuffix": self.config.env, "CodeBucket": bucket, "CodeKey": built.s3_key,
+                      **self.config.parameters}
+        request = {
+            "StackName": self.config.stack_name,
+            "TemplateBody": TEMPLATE.read_text(),
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+        }
+        status = self.stack_status()
+        if status == "ROLLBACK_COMPLETE":
+            raise DeployError(f"stack {self.config.stack_name} is in ROLLBACK_COMPLETE from a failed "
+                              "create; run `make destroy` and deploy again.")
+        since = time.time() - 1
+        if status is None:
+            self.out(f"creating stack {self.config.stack_name}")
+            self.cfn.create_stack(**request, OnFailure="ROLLBACK")
+        elif self.is_unchanged(request):
+            self.out("no changes: the stack is up to date")
+            return self.outputs()
+        else:
+            self.out(f"updating stack {self.config.stack_name} ({status})")
+            try:
+                self.cfn.update_stack(**request)
+            except ClientError as error:
+                if "No updates are to be performed" in error.response["Error"]["Message"]:
+                    self.out("no changes: the stack is up to date")
+                    return self.outputs()
+                raise
+        final = self.wait(since)
+        if final not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            raise DeployError(f"stack {self.config.stack_name} ended in {final}. {self.failure_reasons()}")
+        return self.outputs()
+
+    def is_unchanged(self, request: dict) -> bool:
+        """True when the stack already runs this template with these parameters.
+
+        CloudFormation answers "No updates are to be performed" itself, but moto does not, so the
+        comparison is made here and an unchanged deploy costs no update on either.
+        """
+        name = self.config.stack_name
+        deployed = self.cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+        if isinstance(deployed, dict):  # boto3 decodes JSON template bodies
+            deployed = json.dumps(deployed, sort_keys=True)
+            proposed = json.dumps(json.loads(request["TemplateBody"]), sort_keys=True)
+        else:
+            proposed = request["TemplateBody"]
+        stack = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
+        current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+        wanted = {p["ParameterKey"]: p["ParameterValue"] for p in request["Parameters"]}
+        return deployed == proposed and all(current.get(k) == v for k, v in wanted.items())
+
+    def destroy(self) -> None:
+        if self.stack_status() is None:
+            self.out(f"stack {self.config.stack_name} does not exist; nothing to delete")
+            return
+        since = time.time() - 1
+        self.out(f"deleting stack {self.config.stack_name}")
+        self.cfn.delete_stack(StackName=self.config.stack_name)
+        final = self.wait(since, deleting=True)
+        if final not in ("DELETE_COMPLETE", None):
+            raise DeployError(f"stack {self.config.stack_name} ended in {final}. {self.failure_reasons()}")
+
+    def wait(self, since: float, deleting: bool = False) -> str | None:
+        seen: set[str] = set()
+        while True:
+            status = self.stack_status()
+            self.print_events(since, seen)
+            if status is None and deleting:
+                return None
+            if status and status.endswith(SETTLED) and not status.endswith("_IN_PROGRESS"):
+                return status
+            time.sleep(self.config.poll_seconds)
+
+    def events(self) -> list[dict]:
+        try:
+            pages = self.cfn.get_paginator("describe_stack_events").paginate(StackName=self.config.stack_name)
+            return [event for page in pages for event in page["StackEvents"]]
+        except ClientError:
+            return []
+
+    def print_events(self, since: float, seen: set[str]) -> None:
+        for event in reversed(self.events()):
+            if event["EventId"] in seen or event["Timestamp"].timestamp() < since:
+                continue
+            seen.add(event["EventId"])
+            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+            self.out(f"  {event['Timestamp']:%H:%M:%S}  {event['ResourceStatus']:<22} "
+                     f"{event['LogicalResourceId']}{reason}")
+
+    def failure_reasons(self) -> str:
+        reasons = [f"{e['LogicalResourceId']}: {e['ResourceStatusReason']}" for e in self.events()
+                   if e["ResourceStatus"].endswith("_FAILED") and e.get("ResourceStatusReason")]
+        return ("Failing resources: " + "; ".join(reasons)) if reasons else "No resource gave a reason."
+
+    def outputs(self) -> dict[str, str]:
+        stack = self.cfn.describe_stacks(StackName=self.config.stack_name)["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def curl_example(outputs: dict[str, str], region: str) -> str:
+    endpoint = outputs.get("ApiEndpoint", "https://API_ID.execute-api.REGION.amazonaws.com/prod")
+    return (
+        f"curl --aws-sigv4 \"aws:amz:{region}:execute-api\" \\\n"
+        "  --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\" \\\n"
+        "  -H \"x-amz-security-token: $AWS_SESSION_TOKEN\" \\\n"
+        "  -H 'Content-Type: application/json' \\\n"
+        f"  -X POST {endpoint}/appointments \\\n"
+        "  -d '{\"userId\": \"alice\", \"startTime\": \"2030-01-15T09:00:00Z\", "
+        "\"endTime\": \"2030-01-15T10:00:00Z\"}'"
+    )
+
+
+def main(argv: list[str]) -> int:
+    action = argv[1] if len(argv) > 1 else "deploy"
+    if action not in ("deploy", "destroy"):
+        print(f"usage: {argv[0]} [deploy|destroy]", file=sys.stderr)
+        return 2
+    config = Config.from_environment()
+    try:
+        deployer = Deployer(config)
+        if action == "destroy":
+            deployer.destroy()
+            print(f"stack {config.stack_name} deleted (the artifacts bucket is kept)")
+            return 0
+        outputs = deployer.deploy()
+    except NoCredentialsError:
+        print("deploy: no AWS credentials found. Run `aws configure` or `aws sso login`, or export "
+              "AWS_PROFILE / AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.", file=sys.stderr)
+        return 1
+    except NoRegionError:
+        print("deploy: no region; set REGION or AWS_REGION.", file=sys.stderr)
+        return 1
+    except DeployError as error:
+        print(f"deploy: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        print(f"deploy: AWS refused the request: {error}", file=sys.stderr)
+        return 1
+    print("\nOutputs:")
+    for key, value in sorted(outputs.items()):
+        print(f"  {key:<28} {value}")
+    print("\nTry it (SigV4-signed, as the API uses AWS_IAM authorization):\n")
+    print(curl_example(outputs, config.region))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,217 @@
+"""Booking logic: read the calendar, decide in memory, commit in one transaction, retry if it moved.
+
+The HTTP layer calls these methods with parsed input and maps the domain errors they raise.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from appointments.domain import (
+    CANCELLED,
+    SCHEDULED,
+    UTC,
+    Appointment,
+    Interval,
+    apply_changes,
+    cancelled,
+    find_conflicts,
+    format_instant,
+    merge_busy,
+    new_appointment,
+    parse_instant,
+    request_fingerprint,
+    validate_user_id,
+)
+from appointments.errors import (
+    AppointmentCancelled,
+    Conflict,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    StaleRead,
+    ValidationError,
+)
+from appointments.store import AppointmentStore, CalendarSnapshot
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("8c5e7d0e-3f0b-4c52-9a43-51a3a5a0c2f1")
+IDEMPOTENCY_KEY_CHARS = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
+MAX_BUSY_WINDOW = timedelta(days=31)
+DEFAULT_PAGE, MAX_PAGE = 50, 100
+
+
+class TooMuchContention(Conflict):
+    """Every attempt lost to a concurrent change of the same user's calendar."""
+
+    def __init__(self) -> None:
+        super().__init__("This user's calendar is changing too fast right now; retry in a moment.", conflicts=[])
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling. ``subject`` is the Cognito ``sub``; None under IAM or no authorizer."""
+
+    subject: str | None = None
+
+    def user_for(self, requested: object, field_name: str = "userId") -> str:
+        if self.subject is None:
+            if requested is None:
+                raise ValidationError(f"{field_name} is required.", field_name)
+            return validate_user_id(requested, field_name)
+        if requested is not None and requested != self.subject:
+            raise Forbidden(f"{field_name} must be your own user ID.")
+        return self.subject
+
+    def can_see(self, appointment: Appointment) -> bool:
+        return self.subject is None or appointment.user_id == self.subject
+
+
+def idempotent_appointment_id(user_id: str, key: str) -> str:
+    if not 1 <= len(key) <= 255 or not set(key) <= IDEMPOTENCY_KEY_CHARS:
+        raise ValidationError("Idempotency-Key must be 1-255 printable ASCII characters.", "Idempotency-Key")
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{key}"))
+
+
+class Bookings:
+    def __init__(self, store: AppointmentStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 max_attempts: int = 8, sleep: Callable[[float], None] = time.sleep):
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+
+    def _retrying(self, attempt: Callable[[], Appointment]) -> Appointment:
+        """Run read-decide-commit until it commits; back off with full jitter between tries."""
+        for number in range(self.max_attempts):
+            try:
+                return attempt()
+            except StaleRead:
+                self.sleep(random.uniform(0, 0.01 * 2 ** number))
+        raise TooMuchContention()
+
+    # -- commands -----------------------------------------------------------------------------
+    def book(self, body: Mapping, caller: Caller, idempotency_key: str | None = None) -> tuple[Appointment, bool]:
+        """Book, or replay an earlier booking made with the same Idempotency-Key. Returns (appointment, replayed)."""
+        user_id = caller.user_for(body.get("userId"))
+        body = {**body, "userId": user_id}
+        if idempotency_key is None:
+            appointment_id, fingerprint = str(uuid.uuid4()), None
+        else:
+            appointment_id = idempotent_appointment_id(user_id, idempotency_key)
+            fingerprint = request_fingerprint(body)
+        proposed = replace(new_appointment(body, appointment_id=appointment_id, now=self.clock()),
+                           request_hash=fingerprint)
+        replayed = False
+
+        def attempt() -> Appointment:
+            nonlocal replayed
+            snapshot = self.store.read_calendar(user_id, proposed.interval.days(),
+                                                appointment_id if fingerprint else None)
+            if snapshot.appointment is not None:
+                if snapshot.appointment.request_hash != fingerprint:
+                    raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body; "
+                                               "use a new key for a new booking.")
+                replayed = True
+                return snapshot.appointment
+            self._refuse_conflicts(proposed, snapshot.slots())
+            self.store.commit(proposed, snapshot)
+            return proposed
+
+        return self._retrying(attempt), replayed
+
+    def change(self, appointment_id: str, body: Mapping, caller: Caller) -> Appointment:
+        def attempt() -> Appointment:
+            current = self._visible(appointment_id, caller)
+            if not current.is_scheduled:
+                raise AppointmentCancelled("This appointment is cancelled and can no longer be changed; "
+                                           "book a new one.")
+            changed = apply_changes(current, body, now=self.clock())
+            if changed is current:
+                return current
+            if changed.interval == current.interval:  # an edit that moves nothing needs no calendar
+                snapshot = CalendarSnapshot(current.user_id, {})
+            else:
+                days = set(changed.interval.days()) | set(current.interval.days())
+                snapshot = self.store.read_calendar(current.user_id, days)
+                self._refuse_conflicts(changed, snapshot.slots())
+            self.store.commit(changed, snapshot, previous=current)
+            return changed
+
+        return self._retrying(attempt)
+
+    def cancel(self, appointment_id: str, caller: Caller) -> Appointment:
+        def attempt() -> Appointment:
+            current = self._visible(appointment_id, caller)
+            if not current.is_scheduled:
+                return current
+            snapshot = self.store.read_calendar(current.user_id, current.interval.days())
+            result = cancelled(current, now=self.clock())
+            self.store.commit(result, snapshot, previous=current)
+            return result
+
+        return self._retrying(attempt)
+
+    # -- queries --------------------------------------------------------------------------------
+    def get(self, appointment_id: str, caller: Caller) -> Appointment:
+        return self._visible(appointment_id, caller)
+
+    def list(self, params: Mapping[str, str], caller: Caller) -> tuple[list[Appointment], str | None]:
+        _only(params, ("userId", "from", "to", "status", "limit", "nextToken"))
+        user_id = caller.user_for(params.get("userId"))
+        since = parse_instant(params["from"], "from") if "from" in params else None
+        until = parse_instant(params["to"], "to") if "to" in params else None
+        if since and until and until <= since:
+            raise ValidationError("to must be after from.", "to")
+        status = params.get("status")
+        if status not in (None, SCHEDULED, CANCELLED):
+            raise ValidationError(f"status must be {SCHEDULED} or {CANCELLED}.", "status")
+        limit = _int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
+        return self.store.list_for_user(user_id, (since, until), status, limit, params.get("nextToken"))
+
+    def busy(self, user_id: str, params: Mapping[str, str], caller: Caller) -> dict:
+        _only(params, ("from", "to"))
+        user_id = caller.user_for(user_id)
+        for name in ("from", "to"):
+            if name not in params:
+                raise ValidationError(f"{name} is required.", name)
+        window = Interval(parse_instant(params["from"], "from"), parse_instant(params["to"], "to"))
+        if window.end <= window.start:
+            raise ValidationError("to must be after from.", "to")
+        if window.end - window.start > MAX_BUSY_WINDOW:
+            raise ValidationError("The from-to window may be at most 31 days.", "to")
+        days = window.days()
+        busy = merge_busy(self.store.busy_intervals(user_id, days[0], days[-1]), window)
+        return {"userId": user_id, "from": format_instant(window.start), "to": format_instant(window.end),
+                "busy": [{"start": format_instant(i.start), "end": format_instant(i.end)} for i in busy]}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _visible(self, appointment_id: str, caller: Caller) -> Appointment:
+        appointment = self.store.get(appointment_id) if len(appointment_id) <= 64 else None
+        if appointment is None or not caller.can_see(appointment):
+            raise NotFound(f"No appointment {appointment_id[:64]} was found.")
+        return appointment
+
+    @staticmethod
+    def _refuse_conflicts(appointment: Appointment, existing) -> None:
+        conflicts = find_conflicts(appointment.interval, existing, ignore=appointment.appointment_id)
+        if conflicts:
+            raise Conflict("The time overlaps another of this user's scheduled appointments; pick a free slot "
+                           "(see GET /users/{userId}/busy).", conflicts=[c.to_api() for c in conflicts])
+
+
+def _only(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    for name in params:
+        if name not in allowed:
+            raise ValidationError(f"Unknown query parameter '{name}'. Allowed: {', '.join(allowed)}.", name)
+
+
+def _int_param(value: str, name: str, low: int, high: int) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationError(f"{name} must be a whole number from {low} to {high}.", name)
+    return int(value)

@@ -1,0 +1,343 @@
+"""Pure domain logic: times, intervals, validation, conflicts, reminder plans and message text.
+
+Nothing here touches AWS or the environment, so all of it is tested without moto.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from appointments.errors import ValidationError
+
+UTC = timezone.utc
+MAX_DURATION = timedelta(days=7)
+MAX_BODY_BYTES = 16 * 1024
+MAX_DETAILS_BYTES = 4 * 1024
+MAX_REMINDERS = 5
+MAX_REMINDER_MINUTES = 40320  # 28 days
+DEFAULT_REMINDERS = (1440, 60)
+USER_ID = re.compile(r"[A-Za-z0-9._@+:\-]{1,128}")
+CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "details", "reminders")
+PATCH_FIELDS = ("startTime", "endTime", "timeZone", "details", "reminders")
+READ_ONLY_FIELDS = ("appointmentId", "status", "createdAt", "updatedAt", "version")
+SCHEDULED, CANCELLED = "scheduled", "cancelled"
+
+
+# -- instants and intervals -------------------------------------------------------------------
+
+def format_instant(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stored_instant(value: str) -> datetime:
+    """Read an instant this service wrote (``YYYY-MM-DDTHH:MM:SSZ``)."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def parse_zone(value: object, field_name: str = "timeZone") -> ZoneInfo:
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise ValidationError(f"{field_name} must be an IANA time zone name such as Europe/Berlin.", field_name)
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{field_name} '{value}' is not a known IANA time zone; "
+                              "use a name such as Europe/Berlin or UTC.", field_name) from None
+
+
+def parse_instant(value: object, field_name: str, zone: ZoneInfo | None = None) -> datetime:
+    """Parse ISO 8601 into an aware UTC datetime, fractional seconds truncated.
+
+    A time without an offset is read in ``zone`` when one is given; it must exist there (not fall in
+    a DST gap), and an ambiguous wall time takes its first occurrence.
+    """
+    example = "like 2026-12-01T09:00:00Z or 2026-12-01T11:00:00+02:00"
+    if not isinstance(value, str) or "T" not in value or len(value) > 40:
+        raise ValidationError(f"{field_name} must be an ISO 8601 date and time, {example}.", field_name)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{field_name} '{value}' is not a valid ISO 8601 time; write it {example}.",
+                              field_name) from None
+    if parsed.tzinfo is None:
+        if zone is None:
+            raise ValidationError(f"{field_name} '{value}' has no UTC offset; add one ({example}) or give "
+                                  "timeZone to read it in that zone.", field_name)
+        parsed = parsed.replace(tzinfo=zone)
+        if parsed.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed.replace(tzinfo=None):
+            raise ValidationError(f"{field_name} '{value}' does not exist in {zone.key}: the clocks skip it "
+                                  "at a daylight-saving change.", field_name)
+    return parsed.astimezone(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A half-open interval [start, end) of UTC instants."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def days(self) -> list[str]:
+        """The UTC dates this interval touches; the end instant itself is excluded."""
+        first, last = self.start.date(), (self.end - timedelta(microseconds=1)).date()
+        return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+    def touches_day(self, day: str) -> bool:
+        start = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC)
+        return self.overlaps(Interval(start, start + timedelta(days=1)))
+
+    def encode(self) -> str:
+        return f"{format_instant(self.start)}/{format_instant(self.end)}"
+
+    @classmethod
+    def decode(cls, text: str) -> Interval:
+        start, end = text.split("/")
+        return cls(parse_stored_instant(start), parse_stored_instant(end))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One scheduled appointment as a calendar bucket records it."""
+
+    appointment_id: str
+    interval: Interval
+
+    def to_api(self) -> dict:
+        return {"appointmentId": self.appointment_id, "startTime": format_instant(self.interval.start),
+                "endTime": format_instant(self.interval.end)}
+
+
+def find_conflicts(new: Interval, existing: Iterable[Slot], ignore: str | None = None) -> list[Slot]:
+    """The slots that overlap ``new``, by start time; ``ignore`` is the appointment being moved."""
+    unique = {slot.appointment_id: slot for slot in existing if slot.appointment_id != ignore}
+    return sorted((s for s in unique.values() if s.interval.overlaps(new)), key=lambda s: s.interval)
+
+
+def merge_busy(intervals: Iterable[Interval], window: Interval) -> list[Interval]:
+    """Clip to ``window`` and merge intervals that overlap or touch."""
+    merged: list[Interval] = []
+    for interval in sorted(i for i in intervals if i.overlaps(window)):
+        clipped = Interval(max(interval.start, window.start), min(interval.end, window.end))
+        if merged and clipped.start <= merged[-1].end:
+            merged[-1] = Interval(merged[-1].start, max(merged[-1].end, clipped.end))
+        else:
+            merged.append(clipped)
+    return merged
+
+
+# -- the appointment ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Appointment:
+    appointment_id: str
+    user_id: str
+    interval: Interval
+    time_zone: str = "UTC"
+    details: Mapping[str, str] = field(default_factory=dict)
+    reminders: tuple[int, ...] = DEFAULT_REMINDERS
+    status: str = SCHEDULED
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+    request_hash: str | None = None
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == SCHEDULED
+
+    @property
+    def slot(self) -> Slot:
+        return Slot(self.appointment_id, self.interval)
+
+    def to_api(self) -> dict:
+        return {
+            "appointmentId": self.appointment_id,
+            "userId": self.user_id,
+            "startTime": format_instant(self.interval.start),
+            "endTime": format_instant(self.interval.end),
+            "timeZone": self.time_zone,
+            "details": dict(self.details),
+            "reminders": list(self.reminders),
+            "status": self.status,
+            "createdAt": format_instant(self.created_at) if self.created_at else None,
+            "updatedAt": format_instant(self.updated_at) if self.updated_at else None,
+            "version": self.version,
+        }
+
+
+def parse_json_object(raw: str | None) -> dict:
+    if raw is None or raw == "":
+        raise ValidationError("The request needs a JSON object body.")
+    size = len(raw.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise ValidationError(f"The request body is {size} bytes; the limit is {MAX_BODY_BYTES}.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationError("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationError("The request body must be a JSON object.")
+    return body
+
+
+def request_fingerprint(body: Mapping) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _reject_unexpected_fields(body: Mapping, allowed: tuple[str, ...]) -> None:
+    for name in body:
+        if name in READ_ONLY_FIELDS:
+            raise ValidationError(f"{name} is read-only; remove it from the request.", name)
+        if name not in allowed:
+            raise ValidationError(f"Unknown field '{name}'. Allowed fields: {', '.join(allowed)}.", str(name))
+
+
+def validate_user_id(value: object, field_name: str = "userId") -> str:
+    if not isinstance(value, str) or not USER_ID.fullmatch(value):
+        raise ValidationError(f"{field_name} must be 1-128 characters from A-Z a-z 0-9 . _ @ + : -", field_name)
+    return value
+
+
+def _validate_details(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValidationError("details must be an object whose values are strings.", "details")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_DETAILS_BYTES:
+        raise ValidationError(f"details is {size} bytes once serialised; the limit is {MAX_DETAILS_BYTES}.",
+                              "details")
+    return value
+
+
+def _validate_reminders(value: object) -> tuple[int, ...]:
+    rule = (f"reminders must be a list of up to {MAX_REMINDERS} distinct whole minutes before the start, "
+            f"each from 1 to {MAX_REMINDER_MINUTES}")
+    if not isinstance(value, list) or len(value) > MAX_REMINDERS:
+        raise ValidationError(f"{rule}.", "reminders")
+    for minutes in value:
+        if type(minutes) is not int or not 1 <= minutes <= MAX_REMINDER_MINUTES:
+            raise ValidationError(f"{rule}; {json.dumps(minutes)} is not.", "reminders")
+    if len(set(value)) != len(value):
+        raise ValidationError(f"{rule}; remove the duplicates.", "reminders")
+    return tuple(sorted(value, reverse=True))
+
+
+def _validate_interval(start: datetime, end: datetime, now: datetime) -> Interval:
+    if end <= start:
+        raise ValidationError("endTime must be after startTime.", "endTime")
+    if end - start > MAX_DURATION:
+        raise ValidationError("An appointment may last at most 7 days.", "endTime")
+    if start <= now:
+        raise ValidationError(f"startTime must be in the future; it is now {format_instant(now)}.", "startTime")
+    return Interval(start, end)
+
+
+def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> Appointment:
+    """Validate a create request into a scheduled appointment (API.md field rules)."""
+    _reject_unexpected_fields(body, CREATE_FIELDS)
+    for name in ("userId", "startTime", "endTime"):
+        if name not in body:
+            raise ValidationError(f"{name} is required.", name)
+    user_id = validate_user_id(body["userId"])
+    zone_name = body.get("timeZone", "UTC")
+    zone = parse_zone(zone_name)
+    naive_zone = zone if "timeZone" in body else None
+    start = parse_instant(body["startTime"], "startTime", naive_zone)
+    end = parse_instant(body["endTime"], "endTime", naive_zone)
+    return Appointment(
+        appointment_id=appointment_id,
+        user_id=user_id,
+        interval=_validate_interval(start, end, now),
+        time_zone=zone.key,
+        details=_validate_details(body.get("details", {})),
+        reminders=_validate_reminders(body.get("reminders", list(DEFAULT_REMINDERS))),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def apply_changes(current: Appointment, body: Mapping, *, now: datetime) -> Appointment:
+    """Validate a PATCH body and return the changed appointment (fields merge over the current ones).
+
+    A time without an offset is read in the body's timeZone, so it must come with one.
+    """
+    _reject_unexpected_fields(body, PATCH_FIELDS)
+    if not body:
+        raise ValidationError(f"Give at least one field to change: {', '.join(PATCH_FIELDS)}.")
+    zone = parse_zone(body["timeZone"]) if "timeZone" in body else ZoneInfo(current.time_zone)
+    naive_zone = zone if "timeZone" in body else None
+    start = parse_instant(body["startTime"], "startTime", naive_zone) if "startTime" in body else None
+    end = parse_instant(body["endTime"], "endTime", naive_zone) if "endTime" in body else None
+    interval = current.interval
+    if start or end:
+        interval = _validate_interval(start or interval.start, end or interval.end, now)
+    changed = replace(
+        current,
+        interval=interval,
+        time_zone=zone.key,
+        details=_validate_details(body["details"]) if "details" in body else current.details,
+        reminders=_validate_reminders(body["reminders"]) if "reminders" in body else current.reminders,
+    )
+    if changed == current:
+        return current
+    return replace(changed, updated_at=now, version=current.version + 1)
+
+
+def cancelled(current: Appointment, *, now: datetime) -> Appointment:
+    return replace(current, status=CANCELLED, updated_at=now, version=current.version + 1)
+
+
+# -- reminders --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reminder:
+    minutes_before: int
+    fire_at: datetime
+
+    @property
+    def type(self) -> str:
+        return reminder_type(self.minutes_before)
+
+
+def _label(minutes: int) -> tuple[int, str]:
+    return (minutes // 60, "Hour") if minutes % 60 == 0 else (minutes, "Minute")
+
+
+def reminder_type(minutes: int) -> str:
+    count, unit = _label(minutes)
+    return f"{count}_{unit.lower()}"
+
+
+def reminder_subject(minutes: int) -> str:
+    count, unit = _label(minutes)
+    return f"Appointment Reminder - {count} {unit}"
+
+
+def reminder_plan(appointment: Appointment, now: datetime) -> list[Reminder]:
+    """The reminders still due: one per offset whose time is after ``now``; none if cancelled."""
+    if not appointment.is_scheduled:
+        return []
+    plan = [Reminder(m, appointment.interval.start - timedelta(minutes=m)) for m in appointment.reminders]
+    return [r for r in plan if r.fire_at > now]
+
+
+def reminder_message(appointment: Appointment, minutes: int) -> str:
+    zone = ZoneInfo(appointment.time_zone)
+    local = appointment.interval.start.astimezone(zone)
+    count, unit = _label(minutes)
+    when = f"{local:%A %d %B %Y at %H:%M} {local.tzname()} ({zone.key})"
+    lines = [f"Reminder: your appointment starts in {count} {unit.lower()}{'s' if count != 1 else ''}, "
+             f"on {when}."]
+    if appointment.details.get("location"):
+        lines.append(f"Location: {appointment.details['location']}")
+    if appointment.details.get("description"):
+        lines.append(f"Description: {appointment.details['description']}")
+    return "\n".join(lines)

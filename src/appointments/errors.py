@@ -1,0 +1,55 @@
+"""Domain errors. Entry points map them to HTTP by type, in one place."""
+
+from __future__ import annotations
+
+
+class AppointmentError(Exception):
+    """Base of every error a client may see. ``code`` is the API's ``error`` value."""
+
+    status = 500
+    code = "InternalError"
+
+    def __init__(self, message: str, **extra):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class ValidationError(AppointmentError):
+    status = 400
+    code = "ValidationError"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message, **({"field": field} if field else {}))
+
+
+class Forbidden(AppointmentError):
+    status = 403
+    code = "Forbidden"
+
+
+class NotFound(AppointmentError):
+    status = 404
+    code = "NotFound"
+
+
+class Conflict(AppointmentError):
+    status = 409
+    code = "Conflict"
+
+    def __init__(self, message: str, conflicts: list[dict]):
+        super().__init__(message, conflicts=conflicts)
+
+
+class AppointmentCancelled(AppointmentError):
+    status = 409
+    code = "AppointmentCancelled"
+
+
+class IdempotencyKeyReused(AppointmentError):
+    status = 422
+    code = "IdempotencyKeyReused"
+
+
+class StaleRead(Exception):
+    """A conditional write lost to a concurrent change; re-read and decide again. Never reaches a client."""

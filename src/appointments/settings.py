@@ -1,0 +1,54 @@
+"""Settings read once from the environment. A missing variable fails fast and is named.
+
+Each entry point has its own settings class; ``variables()`` lists what it reads, so a template test
+can check that the function's ``Environment.Variables`` provide exactly that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Self
+
+
+class MissingSettings(RuntimeError):
+    pass
+
+
+def _env(name: str):
+    return field(metadata={"env": name})
+
+
+@dataclass(frozen=True)
+class _Settings:
+    @classmethod
+    def variables(cls) -> list[str]:
+        return [f.metadata["env"] for f in fields(cls)]
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Self:
+        missing = [name for name in cls.variables() if not environ.get(name)]
+        if missing:
+            raise MissingSettings(f"{cls.__name__} needs environment variable(s): {', '.join(missing)}")
+        return cls(**{f.name: environ[f.metadata["env"]] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ApiSettings(_Settings):
+    table_name: str = _env("TABLE_NAME")
+    calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
+
+
+@dataclass(frozen=True)
+class SenderSettings(_Settings):
+    table_name: str = _env("TABLE_NAME")
+    topic_arn: str = _env("TOPIC_ARN")
+
+
+@dataclass(frozen=True)
+class SchedulerSettings(_Settings):
+    schedule_group: str = _env("SCHEDULE_GROUP")
+    scheduler_role_arn: str = _env("SCHEDULER_ROLE_ARN")
+    reminder_function_arn: str = _env("REMINDER_FUNCTION_ARN")
+    dead_letter_queue_arn: str = _env("DEAD_LETTER_QUEUE_ARN")

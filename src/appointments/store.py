@@ -1,0 +1,259 @@
+"""The DynamoDB data layer: every read and write of the two tables lives here.
+
+AppointmentsTable holds one item per appointment. CalendarTable holds, per user and UTC day, a
+"bucket": the intervals of that user's scheduled appointments that touch the day, and a version.
+A booking reads the buckets of its days with one consistent BatchGetItem, and commits the
+appointment and every bucket it changes in one TransactWriteItems, each bucket conditioned on the
+version it read. A concurrent change to any of those buckets cancels the transaction (StaleRead),
+so two overlapping bookings can never both commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from appointments.domain import (
+    UTC,
+    Appointment,
+    Interval,
+    Slot,
+    format_instant,
+    parse_stored_instant,
+)
+from appointments.errors import StaleRead, ValidationError
+
+USER_INDEX = "UserAppointmentsIndex"
+BUCKET_TTL = timedelta(days=40)  # past buckets only serve free/busy look-backs
+MAX_DURATION_DAYS = 7
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_item(values: dict) -> dict:
+    return {k: _serializer.serialize(v) for k, v in values.items()}
+
+
+def _from_item(item: dict) -> dict:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+@dataclass
+class Bucket:
+    day: str
+    version: int = 0  # 0: the bucket does not exist yet
+    slots: dict[str, Interval] = field(default_factory=dict)
+
+    def as_slots(self) -> list[Slot]:
+        return [Slot(appointment_id, interval) for appointment_id, interval in self.slots.items()]
+
+
+@dataclass
+class CalendarSnapshot:
+    user_id: str
+    buckets: dict[str, Bucket]
+    appointment: Appointment | None = None  # the item read alongside, when one was asked for
+
+    def slots(self) -> list[Slot]:
+        return [slot for bucket in self.buckets.values() for slot in bucket.as_slots()]
+
+
+def appointment_from_item(item: dict) -> Appointment:
+    values = _from_item(item)
+    return Appointment(
+        appointment_id=values["appointmentId"],
+        user_id=values["userId"],
+        interval=Interval(parse_stored_instant(values["startTime"]), parse_stored_instant(values["endTime"])),
+        time_zone=values.get("timeZone", "UTC"),
+        details=values.get("details", {}),
+        reminders=tuple(int(m) for m in values.get("reminders", [])),
+        status=values["status"],
+        created_at=parse_stored_instant(values["createdAt"]),
+        updated_at=parse_stored_instant(values["updatedAt"]),
+        version=int(values["version"]),
+        request_hash=values.get("requestHash"),
+    )
+
+
+def _appointment_fields(appointment: Appointment) -> dict:
+    values = {k: v for k, v in appointment.to_api().items() if k != "appointmentId"}
+    values["reminders"] = list(appointment.reminders)
+    return values
+
+
+class AppointmentStore:
+    def __init__(self, dynamodb, table_name: str, calendar_table_name: str):
+        self.dynamodb = dynamodb
+        self.table = table_name
+        self.calendar = calendar_table_name
+
+    # -- conflict control ---------------------------------------------------------------------
+    def read_calendar(self, user_id: str, days: Iterable[str], appointment_id: str | None = None
+                      ) -> CalendarSnapshot:
+        """One consistent BatchGetItem: the user's buckets for ``days``, and optionally an appointment."""
+        days = sorted(set(days))
+        request = {self.calendar: {"Keys": [_to_item({"userId": user_id, "day": d}) for d in days],
+                                   "ConsistentRead": True}}
+        if appointment_id:
+            request[self.table] = {"Keys": [_to_item({"appointmentId": appointment_id})], "ConsistentRead": True}
+        found: dict[str, list[dict]] = {self.calendar: [], self.table: []}
+        while request:
+            response = self.dynamodb.batch_get_item(RequestItems=request)
+            for table, items in response["Responses"].items():
+                found[table].extend(items)
+            request = response.get("UnprocessedKeys") or {}
+        buckets = {d: Bucket(d) for d in days}
+        for item in found[self.calendar]:
+            values = _from_item(item)
+            buckets[values["day"]] = Bucket(values["day"], int(values["version"]),
+                                            {k: Interval.decode(v) for k, v in values["slots"].items()})
+        appointment = appointment_from_item(found[self.table][0]) if found[self.table] else None
+        return CalendarSnapshot(user_id, buckets, appointment)
+
+    def commit(self, new: Appointment, snapshot: CalendarSnapshot, previous: Appointment | None = None) -> None:
+        """Write ``new`` and its calendar buckets in one transaction, or raise StaleRead.
+
+        ``previous`` is the appointment as read (None for a booking); the write is conditioned on its
+        version, and on the version of every bucket that changes.
+        """
+        items = [self._appointment_write(new, previous)]
+        for bucket in snapshot.buckets.values():
+            wanted = {k: v for k, v in bucket.slots.items() if k != new.appointment_id}
+            if new.is_scheduled and new.interval.touches_day(bucket.day):
+                wanted[new.appointment_id] = new.interval
+            if wanted != bucket.slots:
+                items.append(self._bucket_write(snapshot.user_id, bucket, wanted))
+        try:
+            self.dynamodb.transact_write_items(TransactItems=items)
+        except self.dynamodb.exceptions.TransactionCanceledException as error:
+            raise StaleRead(str(error)) from error
+
+    def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
+        if previous is None:
+            item = {"appointmentId": new.appointment_id, **_appointment_fields(new), "reminderLog": {}}
+            if new.request_hash:
+                item["requestHash"] = new.request_hash
+            return {"Put": {"TableName": self.table, "Item": _to_item(item),
+                            "ConditionExpression": "attribute_not_exists(appointmentId)"}}
+        values = _appointment_fields(new)
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+        return {"Update": {
+            "TableName": self.table,
+            "Key": _to_item({"appointmentId": new.appointment_id}),
+            "UpdateExpression": f"SET {assignments}",
+            "ConditionExpression": "#version = :expected",
+            "ExpressionAttributeNames": {**names, "#version": "version"},
+            "ExpressionAttributeValues": _to_item({**{f":f{i}": v for i, v in enumerate(values.values())},
+                                                   ":expected": previous.version}),
+        }}
+
+    def _bucket_write(self, user_id: str, bucket: Bucket, slots: dict[str, Interval]) -> dict:
+        key = {"userId": user_id, "day": bucket.day}
+        if bucket.version and not slots:
+            return {"Delete": {"TableName": self.calendar, "Key": _to_item(key),
+                               "ConditionExpression": "#version = :expected",
+                               "ExpressionAttributeNames": {"#version": "version"},
+                               "ExpressionAttributeValues": _to_item({":expected": bucket.version})}}
+        day_end = datetime.combine(date.fromisoformat(bucket.day), datetime.min.time(), UTC) + timedelta(days=1)
+        item = {**key, "version": bucket.version + 1, "slots": {k: v.encode() for k, v in slots.items()},
+                "expiresAt": int((day_end + BUCKET_TTL).timestamp())}
+        put = {"TableName": self.calendar, "Item": _to_item(item), "ExpressionAttributeNames": {"#version": "version"}}
+        if bucket.version:
+            put |= {"ConditionExpression": "#version = :expected",
+                    "ExpressionAttributeValues": _to_item({":expected": bucket.version})}
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(#version)"
+        return {"Put": put}
+
+    # -- reads ----------------------------------------------------------------------------------
+    def get(self, appointment_id: str) -> Appointment | None:
+        response = self.dynamodb.get_item(TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),
+                                          ConsistentRead=True)
+        return appointment_from_item(response["Item"]) if "Item" in response else None
+
+    def list_for_user(self, user_id: str, window: tuple[datetime | None, datetime | None], status: str | None,
+                      limit: int, next_token: str | None) -> tuple[list[Appointment], str | None]:
+        """The user's appointments overlapping the window, by start time, ``limit`` per page.
+
+        The index is keyed on startTime, so the query starts one maximum duration before ``from`` and
+        a filter keeps the appointments that still end after it.
+        """
+        since, until = window
+        names = {"#user": "userId", "#start": "startTime"}
+        values: dict = {":user": user_id}
+        key_condition = "#user = :user"
+        lower = format_instant(since - timedelta(days=MAX_DURATION_DAYS)) if since else None
+        upper = format_instant(until - timedelta(seconds=1)) if until else None
+        if lower and upper:
+            key_condition += " AND #start BETWEEN :lower AND :upper"
+            values |= {":lower": lower, ":upper": upper}
+        elif lower:
+            key_condition += " AND #start >= :lower"
+            values[":lower"] = lower
+        elif upper:
+            key_condition += " AND #start <= :upper"
+            values[":upper"] = upper
+        filters = []
+        if since:
+            filters.append("#end > :since")
+            names["#end"], values[":since"] = "endTime", format_instant(since)
+        if status:
+            filters.append("#status = :status")
+            names["#status"], values[":status"] = "status", status
+        request = {"TableName": self.table, "IndexName": USER_INDEX, "KeyConditionExpression": key_condition,
+                   "ExpressionAttributeNames": names, "ExpressionAttributeValues": _to_item(values),
+                   "Limit": limit}
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        start_key = _decode_token(next_token, user_id) if next_token else None
+        found: list[Appointment] = []
+        while len(found) < limit:
+            if start_key:
+                request["ExclusiveStartKey"] = start_key
+            response = self.dynamodb.query(**request)
+            found.extend(appointment_from_item(item) for item in response["Items"])
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                break
+        page = found[:limit]
+        more = len(found) > limit or start_key is not None
+        return page, (_encode_token(page[-1]) if more and page else None)
+
+    def busy_intervals(self, user_id: str, first_day: str, last_day: str) -> list[Interval]:
+        request = {"TableName": self.calendar, "ConsistentRead": True,
+                   "KeyConditionExpression": "#user = :user AND #day BETWEEN :first AND :last",
+                   "ExpressionAttributeNames": {"#user": "userId", "#day": "day"},
+                   "ExpressionAttributeValues": _to_item({":user": user_id, ":first": first_day, ":last": last_day})}
+        intervals: dict[str, Interval] = {}
+        while True:
+            response = self.dynamodb.query(**request)
+            for item in response["Items"]:
+                intervals.update({k: Interval.decode(v) for k, v in _from_item(item)["slots"].items()})
+            if "LastEvaluatedKey" not in response:
+                return list(intervals.values())
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _encode_token(last: Appointment) -> str:
+    raw = json.dumps({"a": last.appointment_id, "s": format_instant(last.interval.start)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, user_id: str) -> dict:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        appointment_id, start = raw["a"], raw["s"]
+        parse_stored_instant(start)
+        if not isinstance(appointment_id, str):
+            raise TypeError
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise ValidationError("nextToken is not a token this API returned; repeat the query without it.",
+                              "nextToken") from None
+    return _to_item({"appointmentId": appointment_id, "userId": user_id, "startTime": start})

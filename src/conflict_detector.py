@@ -1,0 +1,155 @@
+"""The appointment HTTP API (API Gateway REST proxy): routes parse, call Bookings, and map errors.
+
+The handler string in template.json is ``conflict_detector.handler``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from appointments.bookings import Bookings, Caller
+from appointments.domain import parse_json_object
+from appointments.errors import AppointmentError, Conflict, ValidationError
+from appointments.settings import ApiSettings
+
+logger = Logger()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+# GET requests emit no metrics; Powertools would warn about that on every one of them.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+_bookings: Bookings | None = None
+
+
+def use(bookings: Bookings) -> None:
+    """Hand in the Bookings to serve with (tests, the local gateway); otherwise one is built lazily."""
+    global _bookings
+    _bookings = bookings
+
+
+def bookings() -> Bookings:
+    global _bookings
+    if _bookings is None:
+        import boto3
+
+        from appointments.store import AppointmentStore
+
+        settings = ApiSettings.from_environment()
+        _bookings = Bookings(AppointmentStore(boto3.client("dynamodb"), settings.table_name,
+                                              settings.calendar_table_name))
+    return _bookings
+
+
+def caller() -> Caller:
+    """The Cognito ``sub`` when a user pool authorizer ran; IAM and no authorizer carry no claims."""
+    return Caller(subject=app.current_event.request_context.authorizer.claims.get("sub"))
+
+
+def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body,
+                    headers=headers or {})
+
+
+def request_body() -> dict:
+    return parse_json_object(app.current_event.decoded_body)
+
+
+def query() -> dict[str, str]:
+    params = app.current_event.multi_value_query_string_parameters or {}
+    for name, values in params.items():
+        if len(values) > 1:
+            raise ValidationError(f"Give the query parameter '{name}' once.", name)
+    return app.current_event.query_string_parameters or {}
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+@app.post("/appointments")
+def book() -> Response:
+    body = request_body()
+    key = app.current_event.get_header_value("Idempotency-Key")
+    metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
+    try:
+        appointment, replayed = bookings().book(body, caller(), key)
+    except Conflict:
+        metrics.add_metric(name="BookingConflicts", unit=MetricUnit.Count, value=1)
+        raise
+    headers = {"Location": f"/appointments/{appointment.appointment_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.add_metric(name="BookingSuccess", unit=MetricUnit.Count, value=1)
+    logger.info("booking accepted", appointment_id=appointment.appointment_id, replayed=replayed)
+    return json_response(201, appointment.to_api(), headers)
+
+
+@app.get("/appointments")
+def list_appointments() -> Response:
+    appointments, next_token = bookings().list(query(), caller())
+    return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
+
+
+@app.get("/appointments/<appointmentId>")
+def get_appointment(appointmentId: str) -> Response:
+    return json_response(200, bookings().get(appointmentId, caller()).to_api())
+
+
+@app.patch("/appointments/<appointmentId>")
+def change_appointment(appointmentId: str) -> Response:
+    return json_response(200, bookings().change(appointmentId, request_body(), caller()).to_api())
+
+
+@app.delete("/appointments/<appointmentId>")
+def cancel_appointment(appointmentId: str) -> Response:
+    return json_response(200, bookings().cancel(appointmentId, caller()).to_api())
+
+
+@app.get("/users/<userId>/busy")
+def busy(userId: str) -> Response:
+    return json_response(200, bookings().busy(userId, query(), caller()))
+
+
+# -- errors, mapped by type in one place ------------------------------------------------------------
+
+def error_response(status: int, code: str, message: str, **extra) -> Response:
+    request_id = app.current_event.request_context.request_id
+    return json_response(status, {"error": code, "message": message, "requestId": request_id, **extra})
+
+
+@app.exception_handler(AppointmentError)
+def domain_error(error: AppointmentError) -> Response:
+    if error.status >= 500:
+        return unexpected_error(error)
+    logger.info("request refused", error=error.code, status=error.status)
+    headers = {"Retry-After": "1"} if isinstance(error, Conflict) and not error.extra["conflicts"] else {}
+    response = error_response(error.status, error.code, error.message, **error.extra)
+    response.headers.update(headers)
+    return response
+
+
+@app.not_found
+def no_route(_: NotFoundError) -> Response:
+    event = app.current_event
+    return error_response(404, "NotFound", f"There is no route {event.http_method} {event.path}; "
+                                           "see API.md for the routes this API serves.")
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response:
+    logger.exception("request failed")
+    if app.current_event.http_method == "POST" and app.current_event.resource == "/appointments":
+        metrics.add_metric(name="BookingErrors", unit=MetricUnit.Count, value=1)
+    return error_response(500, "InternalError", "Something went wrong on our side; retry later, and quote the "
+                                                "requestId if it keeps happening.")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    return app.resolve(event, context)
