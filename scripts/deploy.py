@@ -27,7 +27,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import package  # noqa: E402
+import package
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.json"
 SETTLED = ("_COMPLETE", "_FAILED")

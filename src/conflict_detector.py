@@ -73,7 +73,7 @@ def query() -> dict[str, str]:
 @app.post("/appointments")
 def book() -> Response:
     body = request_body()
-    key = app.current_event.get_header_value("Idempotency-Key")
+    key = app.current_event.headers.get("Idempotency-Key")
     metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
     try:
         appointment, replayed = bookings().book(body, caller(), key)

@@ -10,12 +10,12 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appointments.errors import ValidationError
 
-UTC = timezone.utc
+UTC = UTC
 MAX_DURATION = timedelta(days=7)
 MAX_BODY_BYTES = 16 * 1024
 MAX_DETAILS_BYTES = 4 * 1024
@@ -233,10 +233,10 @@ def _validate_reminders(value: object) -> tuple[int, ...]:
 def _validate_interval(start: datetime, end: datetime, now: datetime) -> Interval:
     if end <= start:
         raise ValidationError("endTime must be after startTime.", "endTime")
-    if end - start > MAX_DURATION:
-        raise ValidationError("An appointment may last at most 7 days.", "endTime")
     if start <= now:
         raise ValidationError(f"startTime must be in the future; it is now {format_instant(now)}.", "startTime")
+    if end - start > MAX_DURATION:
+        raise ValidationError("An appointment may last at most 7 days.", "endTime")
     return Interval(start, end)
 
 

@@ -186,11 +186,13 @@ class AppointmentStore:
         a filter keeps the appointments that still end after it.
         """
         since, until = window
-        names = {"#user": "userId", "#start": "startTime"}
+        names = {"#user": "userId"}
         values: dict = {":user": user_id}
         key_condition = "#user = :user"
         lower = format_instant(since - timedelta(days=MAX_DURATION_DAYS)) if since else None
         upper = format_instant(until - timedelta(seconds=1)) if until else None
+        if lower or upper:
+            names["#start"] = "startTime"
         if lower and upper:
             key_condition += " AND #start BETWEEN :lower AND :upper"
             values |= {":lower": lower, ":upper": upper}

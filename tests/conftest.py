@@ -1,0 +1,212 @@
+"""Shared fixtures: moto tables built from template.json, the real handler behind proxy events, a clock."""
+
+from __future__ import annotations
+
+import os
+
+# As the template sets them for every function; read by Powertools when the handlers are imported.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "appointments-test")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AppointmentScheduler")
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import conflict_detector
+from appointments.bookings import Bookings
+from appointments.domain import UTC
+from appointments.store import AppointmentStore
+from proxy_events import LambdaContext, Route, find_route, proxy_event, routes_from_template
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = json.loads((ROOT / "template.json").read_text())
+ENV = "test"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def resolve(value, env: str = ENV):
+    """Resolve the Fn::Sub names the template uses for tables, topics and functions."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return value["Fn::Sub"].replace("${EnvironmentSuffix}", env)
+    return value
+
+
+def table_name(logical_id: str, env: str = ENV) -> str:
+    return resolve(TEMPLATE["Resources"][logical_id]["Properties"]["TableName"], env)
+
+
+def create_table_from_template(client, logical_id: str, env: str = ENV) -> str:
+    """Create a moto table exactly as the template declares it, so tests cannot drift from it."""
+    props = TEMPLATE["Resources"][logical_id]["Properties"]
+    request = {"TableName": resolve(props["TableName"], env), "AttributeDefinitions": props["AttributeDefinitions"],
+               "KeySchema": props["KeySchema"], "BillingMode": props["BillingMode"]}
+    if "GlobalSecondaryIndexes" in props:
+        request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in props:
+        request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    client.create_table(**request)
+    return request["TableName"]
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(aws):
+    client = boto3.client("dynamodb")
+    create_table_from_template(client, "AppointmentsTable")
+    create_table_from_template(client, "CalendarTable")
+    return client
+
+
+@pytest.fixture
+def store(dynamodb) -> AppointmentStore:
+    return AppointmentStore(dynamodb, table_name("AppointmentsTable"), table_name("CalendarTable"))
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def bookings(store, clock) -> Bookings:
+    return Bookings(store, clock=clock, sleep=lambda _: None)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict
+    body: dict
+
+    @property
+    def error(self) -> str | None:
+        return self.body.get("error")
+
+
+class Api:
+    """Calls conflict_detector.handler with the proxy events API Gateway would send for each route."""
+
+    routes = routes_from_template(TEMPLATE)
+
+    def __init__(self, claims: dict | None = None):
+        self.claims = claims
+
+    def request(self, method: str, path: str, body=None, *, query: str = "", headers: dict | None = None,
+                raw: str | bytes | None = None) -> ApiResponse:
+        found = find_route(self.routes, method, path)
+        if found is None:  # still hand it over: the handler must answer unknown routes itself
+            route, params = Route(method, path, "AWS_IAM"), {}
+        else:
+            route, params = found
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        event = proxy_event(route, path, params, query=query, body=payload, claims=self.claims,
+                            headers={"Content-Type": "application/json", **(headers or {})})
+        result = conflict_detector.handler(event, LambdaContext("ConflictDetector-test"))
+        headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
+        headers.update(result.get("headers") or {})
+        return ApiResponse(result["statusCode"], headers, json.loads(result["body"] or "null"))
+
+    def post(self, path="/appointments", body=None, **kw) -> ApiResponse:
+        return self.request("POST", path, body, **kw)
+
+    def get(self, path: str, **kw) -> ApiResponse:
+        return self.request("GET", path, **kw)
+
+    def patch(self, path: str, body=None, **kw) -> ApiResponse:
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw) -> ApiResponse:
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api(bookings) -> Api:
+    conflict_detector.use(bookings)
+    return Api()
+
+
+def booking(user="alice", start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00Z", **extra) -> dict:
+    return {"userId": user, "startTime": start, "endTime": end, **extra}
+
+
+# -- a moto server in its own process, as local mode and the race tests use -----------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MotoServer:
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_moto_server(latency_ms: float = 0) -> MotoServer:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "motoserver.py"), "--port", str(port),
+                                "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    line = process.stdout.readline()
+    if not line.startswith("READY") or time.monotonic() > deadline:
+        process.kill()
+        raise RuntimeError(f"moto server did not start: {line!r}")
+    return MotoServer(line.split()[1], process)
+
+
+@pytest.fixture
+def moto_server_env(monkeypatch):
+    """A function that starts a moto server and points boto3 (and child processes) at it."""
+    servers: list[MotoServer] = []
+
+    def start(latency_ms: float = 0) -> MotoServer:
+        server = start_moto_server(latency_ms)
+        servers.append(server)
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                            "AWS_ENDPOINT_URL": server.url}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+

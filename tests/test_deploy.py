@@ -1,0 +1,137 @@
+"""Packaging and deployment: a reproducible zip, and scripts/deploy.py against a moto server."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from conftest import ROOT
+
+import deploy
+import package
+
+
+def test_package_builds_are_byte_identical(tmp_path):
+    first = package.build(tmp_path / "a.zip")
+    second = package.build(tmp_path / "b.zip")
+    assert first.sha256 == second.sha256
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.s3_key == f"lambda/appointment-scheduler-{first.sha256}.zip"
+
+
+def test_package_holds_the_handlers_and_powertools_but_not_boto3(tmp_path):
+    names = zipfile.ZipFile(package.build(tmp_path / "lambda.zip").path).namelist()
+    assert {"conflict_detector.py", "reminder_sender.py", "reminder_scheduler.py",
+            "appointments/store.py"} <= set(names)
+    assert any(n.startswith("aws_lambda_powertools/") for n in names)
+    assert any(n.startswith("tzdata/") for n in names)
+    assert not any(n.split("/")[0] in ("boto3", "botocore", "s3transfer") for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+def run_deploy(action: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "deploy.py"), action], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+@pytest.mark.slow
+def test_deploy_into_a_moto_server_creates_the_stack_and_a_second_deploy_is_a_no_op(moto_server_env):
+    moto_server_env()
+    env = {**os.environ, "ENV": "ci", "STACK_NAME": "appointments-ci", "POLL_SECONDS": "0.1"}
+
+    first = run_deploy("deploy", env)
+    assert first.returncode == 0, first.stderr
+    assert "CREATE_COMPLETE" in first.stdout
+    assert "--aws-sigv4" in first.stdout
+
+    cfn = boto3.client("cloudformation")
+    stack = cfn.describe_stacks(StackName="appointments-ci")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["ApiEndpoint"].startswith("https://") and outputs["ApiEndpoint"].endswith("/prod")
+    assert outputs["AppointmentsTableName"] == "AppointmentsTable-ci"
+    assert outputs["NotificationTopicArn"].endswith(":AppointmentNotifications-ci")
+
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    code = boto3.client("s3").get_object(Bucket=parameters["CodeBucket"], Key=parameters["CodeKey"])["Body"].read()
+    expected_sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
+    lam = boto3.client("lambda")
+    for name in ("ConflictDetector-ci", "ReminderSender-ci", "ReminderScheduler-ci"):
+        assert lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == expected_sha
+
+    events_before = len(cfn.describe_stack_events(StackName="appointments-ci")["StackEvents"])
+    second = run_deploy("deploy", env)
+    assert second.returncode == 0, second.stderr
+    assert "no changes: the stack is up to date" in second.stdout
+    assert "already uploaded" in second.stdout
+    assert len(cfn.describe_stack_events(StackName="appointments-ci")["StackEvents"]) == events_before
+
+    gone = run_deploy("destroy", env)
+    assert gone.returncode == 0, gone.stderr
+    assert cfn.describe_stacks()["Stacks"] == [] or all(
+        s["StackStatus"] == "DELETE_COMPLETE" for s in cfn.describe_stacks()["Stacks"])
+
+
+def test_deploy_without_credentials_exits_1_with_advice(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1",
+            "CODE_BUCKET": "any-bucket", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    result = run_deploy("deploy", env)
+    assert result.returncode == 1
+    assert "no AWS credentials found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- failure reasons, with fakes for the two AWS services ------------------------------------------
+
+class FakeS3:
+    def __init__(self, head_bucket_code: str):
+        self.code = head_bucket_code
+
+    def head_bucket(self, Bucket):
+        raise ClientError({"Error": {"Code": self.code, "Message": "Forbidden"}}, "HeadBucket")
+
+
+class FakeCloudFormation:
+    """A stack whose creation failed on one resource."""
+
+    def describe_stacks(self, StackName):
+        return {"Stacks": [{"StackStatus": "ROLLBACK_COMPLETE", "Outputs": []}]}
+
+    def get_paginator(self, name):
+        event = {"EventId": "1", "LogicalResourceId": "ConflictDetectorFunction", "ResourceStatus": "CREATE_FAILED",
+                 "ResourceStatusReason": "Resource handler returned message: Code storage limit exceeded"}
+        return type("Pages", (), {"paginate": lambda self, **_: [{"StackEvents": [event]}]})()
+
+
+def deployer_with(s3=None, cfn=None) -> deploy.Deployer:
+    deployer = deploy.Deployer.__new__(deploy.Deployer)
+    deployer.config, deployer.out = deploy.Config(), lambda *_: None
+    deployer.s3, deployer.cfn = s3, cfn
+    return deployer
+
+
+def test_a_bucket_without_permission_is_a_clear_error():
+    with pytest.raises(deploy.DeployError, match=r"403.*s3:PutObject"):
+        deployer_with(s3=FakeS3("403")).ensure_bucket("someone-elses-bucket")
+
+
+def test_a_failed_stack_names_the_failing_resource_and_its_reason():
+    reasons = deployer_with(cfn=FakeCloudFormation()).failure_reasons()
+    assert reasons == "Failing resources: ConflictDetectorFunction: Resource handler returned message: " \
+                      "Code storage limit exceeded"
+
+
+def test_config_reads_stack_env_region_and_extra_parameters():
+    config = deploy.Config.from_environment({"ENV": "prod", "REGION": "eu-west-1",
+                                             "PARAMETERS": "ReservedConcurrency=20 ApiLoggingLevel=ERROR"})
+    assert (config.stack_name, config.env, config.region) == ("appointment-scheduler-prod", "prod", "eu-west-1")
+    assert config.parameters == {"ReservedConcurrency": "20", "ApiLoggingLevel": "ERROR"}

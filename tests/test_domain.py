@@ -1,0 +1,189 @@
+"""Pure domain logic: no AWS, no environment."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from appointments.domain import (
+    UTC,
+    Appointment,
+    Interval,
+    Slot,
+    apply_changes,
+    find_conflicts,
+    merge_busy,
+    new_appointment,
+    parse_instant,
+    reminder_message,
+    reminder_plan,
+    reminder_subject,
+    reminder_type,
+)
+from appointments.errors import ValidationError
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def interval(start: str, end: str) -> Interval:
+    return Interval(at(start), at(end))
+
+
+def test_offsets_are_normalised_to_utc_and_fractions_truncated():
+    assert parse_instant("2026-12-01T11:00:00.987+02:00", "startTime") == at("2026-12-01T09:00:00Z")
+
+
+def test_a_time_without_offset_needs_a_time_zone():
+    with pytest.raises(ValidationError) as refused:
+        parse_instant("2026-12-01T09:00:00", "startTime")
+    assert refused.value.extra == {"field": "startTime"}
+    assert "timeZone" in refused.value.message
+
+
+def test_naive_time_is_read_in_its_zone_on_both_sides_of_a_dst_change():
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    assert parse_instant("2026-03-28T09:00:00", "startTime", berlin) == at("2026-03-28T08:00:00Z")  # CET
+    assert parse_instant("2026-03-30T09:00:00", "startTime", berlin) == at("2026-03-30T07:00:00Z")  # CEST
+
+
+def test_a_wall_time_skipped_by_dst_is_refused():
+    from zoneinfo import ZoneInfo
+
+    with pytest.raises(ValidationError, match="does not exist"):
+        parse_instant("2026-03-29T02:30:00", "startTime", ZoneInfo("Europe/Berlin"))
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2026-12-01", "2026-13-01T09:00:00Z", 1733043600, None, ""])
+def test_bad_times_are_refused_with_the_field_named(value):
+    with pytest.raises(ValidationError) as refused:
+        parse_instant(value, "endTime")
+    assert refused.value.extra["field"] == "endTime"
+
+
+def test_back_to_back_intervals_do_not_overlap():
+    assert not interval("2026-12-01T09:00Z", "2026-12-01T10:00Z").overlaps(interval("2026-12-01T10:00Z",
+                                                                                     "2026-12-01T11:00Z"))
+
+
+def test_days_of_an_interval_exclude_its_end_instant():
+    assert interval("2026-12-01T22:00Z", "2026-12-02T00:00Z").days() == ["2026-12-01"]
+    assert interval("2026-12-01T22:00Z", "2026-12-03T00:00:01Z").days() == ["2026-12-01", "2026-12-02",
+                                                                             "2026-12-03"]
+
+
+def test_find_conflicts_ignores_the_appointment_being_moved():
+    slot = Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"))
+    assert find_conflicts(slot.interval, [slot], ignore="a") == []
+    assert find_conflicts(slot.interval, [slot]) == [slot]
+
+
+def test_merge_busy_clips_to_the_window_and_joins_touching_intervals():
+    window = interval("2026-12-01T00:00Z", "2026-12-02T00:00Z")
+    merged = merge_busy([interval("2026-11-30T23:00Z", "2026-12-01T01:00Z"),
+                         interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"),
+                         interval("2026-12-01T10:00Z", "2026-12-01T11:00Z")], window)
+    assert merged == [interval("2026-12-01T00:00Z", "2026-12-01T01:00Z"),
+                      interval("2026-12-01T09:00Z", "2026-12-01T11:00Z")]
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 50)), max_size=12), st.integers(0, 200),
+       st.integers(1, 50))
+def test_find_conflicts_equals_a_brute_force_model(existing, start, length):
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def iv(s, n):
+        return Interval(base + timedelta(minutes=s), base + timedelta(minutes=s + n))
+
+    slots = [Slot(str(i), iv(s, n)) for i, (s, n) in enumerate(existing)]
+    new_minutes = set(range(start, start + length))
+    expected = {str(i) for i, (s, n) in enumerate(existing) if new_minutes & set(range(s, s + n))}
+    assert {c.appointment_id for c in find_conflicts(iv(start, length), slots)} == expected
+
+
+def create(**body) -> Appointment:
+    return new_appointment({"userId": "alice", "startTime": "2026-12-01T09:00:00Z",
+                            "endTime": "2026-12-01T10:00:00Z", **body}, appointment_id="a1", now=NOW)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"endTime": "2026-12-01T09:00:00Z"}, "endTime"),
+    ({"endTime": "2026-12-08T09:00:01Z"}, "endTime"),
+    ({"startTime": "2026-11-25T11:00:00Z"}, "startTime"),
+    ({"userId": "alice smith"}, "userId"),
+    ({"userId": "x" * 129}, "userId"),
+    ({"timeZone": "Mars/Olympus"}, "timeZone"),
+    ({"details": {"location": 4}}, "details"),
+    ({"details": {"description": "x" * 4100}}, "details"),
+    ({"reminders": [60, 60]}, "reminders"),
+    ({"reminders": [0]}, "reminders"),
+    ({"reminders": [40321]}, "reminders"),
+    ({"reminders": [1, 2, 3, 4, 5, 6]}, "reminders"),
+    ({"reminders": [True]}, "reminders"),
+    ({"reminders": [60.0]}, "reminders"),
+    ({"status": "cancelled"}, "status"),
+    ({"version": 3}, "version"),
+    ({"colour": "red"}, "colour"),
+])
+def test_create_rules_refuse_bad_fields_by_name(body, field):
+    with pytest.raises(ValidationError) as refused:
+        create(**body)
+    assert refused.value.extra["field"] == field
+
+
+def test_a_seven_day_appointment_is_allowed():
+    assert create(endTime="2026-12-08T09:00:00Z").interval.end == at("2026-12-08T09:00:00Z")
+
+
+def test_create_defaults():
+    appointment = create()
+    assert (appointment.time_zone, appointment.reminders, appointment.status, appointment.version) == (
+        "UTC", (1440, 60), "scheduled", 1)
+
+
+def test_patch_merges_fields_and_bumps_the_version():
+    changed = apply_changes(create(), {"startTime": "2026-12-01T09:30:00Z"}, now=NOW)
+    assert changed.interval == interval("2026-12-01T09:30Z", "2026-12-01T10:00Z")
+    assert changed.version == 2
+
+
+def test_patch_that_changes_nothing_keeps_the_version():
+    current = create()
+    assert apply_changes(current, {"details": {}}, now=NOW) is current
+
+
+def test_patch_refuses_user_id():
+    with pytest.raises(ValidationError) as refused:
+        apply_changes(create(), {"userId": "bob"}, now=NOW)
+    assert refused.value.extra["field"] == "userId"
+
+
+@pytest.mark.parametrize(("minutes", "subject", "kind"), [
+    (1440, "Appointment Reminder - 24 Hour", "24_hour"),
+    (60, "Appointment Reminder - 1 Hour", "1_hour"),
+    (90, "Appointment Reminder - 90 Minute", "90_minute"),
+    (15, "Appointment Reminder - 15 Minute", "15_minute"),
+    (2880, "Appointment Reminder - 48 Hour", "48_hour"),
+])
+def test_reminder_labels(minutes, subject, kind):
+    assert (reminder_subject(minutes), reminder_type(minutes)) == (subject, kind)
+
+
+def test_reminder_plan_skips_reminders_already_past():
+    soon = create(startTime="2026-11-25T12:30:00Z", endTime="2026-11-25T13:00:00Z", reminders=[1440, 60, 10])
+    assert [r.minutes_before for r in reminder_plan(soon, NOW)] == [10]
+
+
+def test_reminder_message_shows_local_time_and_details():
+    appointment = create(timeZone="Europe/Berlin", details={"location": "Room 4", "description": "Check-up"})
+    text = reminder_message(appointment, 1440)
+    assert "Tuesday 01 December 2026 at 10:00 CET (Europe/Berlin)" in text
+    assert "Location: Room 4" in text
+    assert "Description: Check-up" in text
+    assert "in 24 hours" in text

@@ -1,0 +1,216 @@
+"""template.json is code: its wiring, IAM and outputs are tested here (STYLE.md §6)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+
+import pytest
+
+from appointments.settings import ApiSettings, SchedulerSettings, SenderSettings
+from conftest import ROOT, TEMPLATE
+from proxy_events import routes_from_template
+
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Lambda::Function"}
+SETTINGS = {"ConflictDetectorFunction": ApiSettings, "ReminderSenderFunction": SenderSettings,
+            "ReminderSchedulerFunction": SchedulerSettings}
+SEED_LOGICAL_IDS = ["AppointmentsTable", "NotificationTopic", "ConflictDetectorRole", "ReminderSenderRole",
+                    "ConflictDetectorFunction", "ReminderSenderFunction", "ReminderSenderPermission",
+                    "AppointmentApi", "AppointmentResource", "AppointmentMethod", "ApiGatewayInvokePermission",
+                    "ApiDeployment", "BookingMetricFilter", "BookingSuccessAlarm"]
+
+
+def statements(role: str) -> list[dict]:
+    return [s for p in RESOURCES[role]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_seed_logical_ids_parameter_and_outputs_are_kept():
+    assert set(SEED_LOGICAL_IDS) <= set(RESOURCES)
+    assert TEMPLATE["Parameters"]["EnvironmentSuffix"]["Default"] == "dev"
+    assert {"ApiEndpoint", "AppointmentsTableName", "NotificationTopicArn"} <= set(TEMPLATE["Outputs"])
+
+
+def test_seed_resource_names_are_kept():
+    names = {"AppointmentsTable": "AppointmentsTable-${EnvironmentSuffix}",
+             "NotificationTopic": "AppointmentNotifications-${EnvironmentSuffix}",
+             "ConflictDetectorFunction": "ConflictDetector-${EnvironmentSuffix}",
+             "ReminderSenderFunction": "ReminderSender-${EnvironmentSuffix}"}
+    for logical_id, name in names.items():
+        props = RESOURCES[logical_id]["Properties"]
+        assert (props.get("TableName") or props.get("TopicName") or props.get("FunctionName")) == {"Fn::Sub": name}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_handler_string_resolves_to_a_callable(name):
+    module_name, attribute = FUNCTIONS[name]["Handler"].rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_functions_run_python313_from_the_s3_code_parameters(name):
+    props = FUNCTIONS[name]
+    assert props["Runtime"] == "python3.13"
+    assert props["Code"] == {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}}
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_every_environment_variable_the_code_reads_is_set(name):
+    variables = FUNCTIONS[name]["Environment"]["Variables"]
+    assert set(SETTINGS[name].variables()) <= set(variables)
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(variables)
+
+
+def test_every_function_is_tested_for_its_settings():
+    assert set(SETTINGS) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_logs_to_its_own_log_group_with_retention(name):
+    group = RESOURCES[FUNCTIONS[name]["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    expected = FUNCTIONS[name]["FunctionName"]["Fn::Sub"]
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{expected}"}
+
+
+def test_the_metric_filter_reads_a_log_group_the_template_creates_and_matches_real_log_lines():
+    props = RESOURCES["BookingMetricFilter"]["Properties"]
+    assert props["LogGroupName"] == {"Ref": "ConflictDetectorLogGroup"}  # so the group exists first
+    # Powertools writes JSON lines with a "level" key; the filter selects ERROR ones.
+    assert props["FilterPattern"] == '{ $.level = "ERROR" }'
+
+
+def test_the_success_rate_alarm_divides_successes_by_attempts_and_has_actions():
+    props = RESOURCES["BookingSuccessAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in props["Metrics"]}
+    assert metrics["attempts"]["MetricStat"]["Metric"]["MetricName"] == "BookingAttempts"
+    assert metrics["successes"]["MetricStat"]["Metric"]["MetricName"] == "BookingSuccess"
+    assert "100 * FILL(successes, 0) / attempts" in metrics["successRate"]["Expression"]
+    assert (props["Threshold"], props["ComparisonOperator"]) == (90, "LessThanThreshold")
+    assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_alarm_metric_names_are_ones_the_code_emits():
+    source = (ROOT / "src" / "conflict_detector.py").read_text()
+    for metric in RESOURCES["BookingSuccessAlarm"]["Properties"]["Metrics"]:
+        if "MetricStat" in metric:
+            assert f'"{metric["MetricStat"]["Metric"]["MetricName"]}"' in source
+
+
+def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
+    routes = {(r.method, r.resource) for r in routes_from_template(TEMPLATE)}
+    assert routes == {("POST", "/appointments"), ("GET", "/appointments"), ("GET", "/appointments/{appointmentId}"),
+                      ("PATCH", "/appointments/{appointmentId}"), ("DELETE", "/appointments/{appointmentId}"),
+                      ("GET", "/users/{userId}/busy")}
+    methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"]
+    for method in methods:
+        assert method["AuthorizationType"] == "AWS_IAM"
+        assert method["Integration"]["Type"] == "AWS_PROXY"
+        assert "${ConflictDetectorFunction.Arn}" in method["Integration"]["Uri"]["Fn::Sub"]
+    deployment = RESOURCES["ApiDeployment"]
+    assert set(deployment["DependsOn"]) == {n for n, r in RESOURCES.items() if r["Type"] == "AWS::ApiGateway::Method"}
+
+
+def test_the_stage_deploys_in_a_fresh_account():
+    stage = RESOURCES["ApiDeployment"]["Properties"]["StageDescription"]
+    # Execution logging needs an account-level CloudWatch role; it is off unless asked for.
+    assert stage["LoggingLevel"] == {"Ref": "ApiLoggingLevel"}
+    assert TEMPLATE["Parameters"]["ApiLoggingLevel"]["Default"] == "OFF"
+    assert stage["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert TEMPLATE["Parameters"]["ThrottlingBurstLimit"]["Default"] == 100
+    assert TEMPLATE["Parameters"]["ThrottlingRateLimit"]["Default"] == 50
+
+
+def test_reserved_concurrency_is_opt_in():
+    value = FUNCTIONS["ConflictDetectorFunction"]["ReservedConcurrentExecutions"]
+    assert value == {"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"] == -1
+
+
+def test_no_eventbridge_rule_permissions_remain():
+    text = json.dumps(TEMPLATE)
+    assert not re.search(r'"events:[A-Za-z]*Rule', text)
+    assert "events:PutTargets" not in text
+
+
+def test_no_policy_statement_allows_every_resource():
+    for name, resource in RESOURCES.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for statement in statements(name):
+                assert "*" not in as_list(statement["Resource"]), (name, statement)
+                assert not any(a.endswith(":*") or a == "*" for a in as_list(statement["Action"])), (name, statement)
+
+
+def test_the_booking_function_may_only_touch_its_two_tables():
+    resources = [r for s in statements("ConflictDetectorRole") for r in as_list(s["Resource"])]
+    assert {"Fn::GetAtt": ["AppointmentsTable", "Arn"]} in resources
+    assert {"Fn::GetAtt": ["CalendarTable", "Arn"]} in resources
+    actions = {a for s in statements("ConflictDetectorRole") for a in as_list(s["Action"])}
+    assert not {a for a in actions if not a.startswith("dynamodb:")}
+    assert "dynamodb:Scan" not in actions
+
+
+def test_scheduler_permissions_are_scoped_to_the_group_and_pass_role_to_the_invoke_role():
+    by_action = {a: s for s in statements("ReminderSchedulerRole") for a in as_list(s["Action"])}
+    group_schedules = ":schedule/AppointmentReminders-${EnvironmentSuffix}/*"
+    for action in ("scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:UpdateSchedule"):
+        assert by_action[action]["Resource"]["Fn::Sub"].endswith(group_schedules)
+    pass_role = by_action["iam:PassRole"]
+    assert pass_role["Resource"] == {"Fn::GetAtt": ["SchedulerInvokeRole", "Arn"]}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_the_scheduler_invoke_role_may_only_invoke_the_sender_and_feed_the_dlq():
+    trust = RESOURCES["SchedulerInvokeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    granted = {(a, json.dumps(s["Resource"])) for s in statements("SchedulerInvokeRole") for a in as_list(s["Action"])}
+    assert granted == {("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": ["ReminderSenderFunction", "Arn"]})),
+                       ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["ReminderDeadLetterQueue", "Arn"]}))}
+
+
+def test_the_stream_mapping_retries_finitely_bisects_and_keeps_failures():
+    props = RESOURCES["ReminderSchedulerStreamMapping"]["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["AppointmentsTable", "StreamArn"]}
+    assert props["FunctionName"] == {"Ref": "ReminderSchedulerFunction"}
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 < props["MaximumRetryAttempts"] <= 10
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["ReminderDeadLetterQueue", "Arn"]}
+    stream = RESOURCES["AppointmentsTable"]["Properties"]["StreamSpecification"]
+    assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_the_sender_retries_then_dead_letters():
+    config = RESOURCES["ReminderSenderInvokeConfig"]["Properties"]
+    assert config["FunctionName"] == {"Ref": "ReminderSenderFunction"}
+    assert config["MaximumRetryAttempts"] == 2
+    assert FUNCTIONS["ReminderSenderFunction"]["DeadLetterConfig"]["TargetArn"] == {
+        "Fn::GetAtt": ["ReminderDeadLetterQueue", "Arn"]}
+
+
+def test_the_schedule_group_name_matches_what_the_scheduler_function_is_told():
+    group = RESOURCES["ReminderScheduleGroup"]["Properties"]["Name"]
+    variables = FUNCTIONS["ReminderSchedulerFunction"]["Environment"]["Variables"]
+    assert variables["SCHEDULE_GROUP"] == group
+    assert "ReminderScheduleGroup" in RESOURCES["ReminderSchedulerFunction"]["DependsOn"]
+
+
+def test_calendar_table_is_keyed_by_user_and_day_with_ttl():
+    props = RESOURCES["CalendarTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "userId", "KeyType": "HASH"},
+                                  {"AttributeName": "day", "KeyType": "RANGE"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+@pytest.mark.parametrize("table", ["AppointmentsTable", "CalendarTable"])
+def test_tables_have_point_in_time_recovery_and_encryption(table):
+    props = RESOURCES[table]["Properties"]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
