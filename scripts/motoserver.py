@@ -16,6 +16,7 @@ it serves and stops on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import socket
 import sys
@@ -48,6 +49,7 @@ def serve(host: str, port: int, latency_seconds: float) -> None:
     from moto.server import ThreadedMotoServer
 
     patch_moto(latency_seconds)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     # ThreadedMotoServer binds in its own thread and would hang on a taken port: check first.
     try:
         socket.create_server((host, port)).close()

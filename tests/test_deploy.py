@@ -12,10 +12,10 @@ import zipfile
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ROOT
 
 import deploy
 import package
+from conftest import ROOT
 
 
 def test_package_builds_are_byte_identical(tmp_path):
@@ -55,7 +55,8 @@ def test_deploy_into_a_moto_server_creates_the_stack_and_a_second_deploy_is_a_no
     stack = cfn.describe_stacks(StackName="appointments-ci")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    assert outputs["ApiEndpoint"].startswith("https://") and outputs["ApiEndpoint"].endswith("/prod")
+    assert outputs["ApiEndpoint"].startswith("https://")
+    assert outputs["ApiEndpoint"].endswith("/prod")
     assert outputs["AppointmentsTableName"] == "AppointmentsTable-ci"
     assert outputs["NotificationTopicArn"].endswith(":AppointmentNotifications-ci")
 

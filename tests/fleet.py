@@ -1,0 +1,89 @@
+"""A fleet of Lambda instances for race tests: one spawned process per instance, released by a barrier.
+
+Each worker imports conflict_detector in its own interpreter (one instance serves one request at a
+time, DESIGN.md), builds its clients against the moto server named by AWS_ENDPOINT_URL, and waits at
+the barrier before every invocation so that all requests of a round are in flight together.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import dataclass
+
+ROUND_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Invocation:
+    method: str
+    path: str
+    body: dict | None = None
+
+
+def _worker(commands, results, barrier, racy: bool) -> None:
+    import json
+
+    import boto3
+
+    import conflict_detector
+    from appointments.bookings import Bookings
+    from appointments.settings import ApiSettings
+    from appointments.store import AppointmentStore
+    from proxy_events import LambdaContext, find_route, proxy_event, routes_from_template
+
+    settings = ApiSettings.from_environment()
+    store_class = racy_store_class() if racy else AppointmentStore
+    conflict_detector.use(Bookings(store_class(boto3.client("dynamodb"), settings.table_name,
+                                               settings.calendar_table_name)))
+    routes = routes_from_template()
+    while (invocation := commands.get()) is not None:
+        route, params = find_route(routes, invocation.method, invocation.path)
+        event = proxy_event(route, invocation.path, params,
+                            body=json.dumps(invocation.body) if invocation.body is not None else None)
+        barrier.wait(timeout=ROUND_TIMEOUT)
+        result = conflict_detector.handler(event, LambdaContext("ConflictDetector-race"))
+        results.put((result["statusCode"], json.loads(result["body"])))
+
+
+class Fleet:
+    def __init__(self, size: int, racy: bool = False):
+        context = multiprocessing.get_context("spawn")
+        self.barrier = context.Barrier(size)
+        self.results = context.Queue()
+        self.queues = [context.Queue() for _ in range(size)]
+        self.processes = [context.Process(target=_worker, args=(q, self.results, self.barrier, racy), daemon=True)
+                          for q in self.queues]
+        for process in self.processes:
+            process.start()
+
+    def round(self, invocations: list[Invocation]) -> list[tuple[int, dict]]:
+        """Run one invocation per worker, all released together; return (status, body) per invocation."""
+        assert len(invocations) == len(self.queues)
+        for queue, invocation in zip(self.queues, invocations, strict=True):
+            queue.put(invocation)
+        return [self.results.get(timeout=ROUND_TIMEOUT) for _ in invocations]
+
+    def close(self) -> None:
+        for queue in self.queues:
+            queue.put(None)
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def racy_store_class():
+    from appointments.store import AppointmentStore
+
+    class RacyStore(AppointmentStore):
+        """Deliberately broken: bucket writes carry no version condition (check-then-write)."""
+
+        def _bucket_write(self, user_id, bucket, slots):
+            write = super()._bucket_write(user_id, bucket, slots)
+            for operation in write.values():
+                operation.pop("ConditionExpression", None)
+                operation.pop("ExpressionAttributeValues", None)
+                operation.pop("ExpressionAttributeNames", None)
+            return write
+
+    return RacyStore

@@ -1,0 +1,80 @@
+"""Property: for any sequence of book, cancel and reschedule, the service accepts exactly what a
+brute-force interval model accepts, and the calendar buckets always agree with the appointments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from appointments.bookings import Caller
+from appointments.domain import Interval, format_instant, parse_stored_instant
+from appointments.errors import Conflict
+
+BASE = "2026-12-01T00:00:00Z"
+QUARTER = 15  # minutes; starts and lengths are in quarter hours over four days, so buckets span days
+
+starts = st.integers(0, 4 * 24 * 4 - 1)
+lengths = st.sampled_from([1, 2, 4, 8, 40, 96, 200])  # 15 min to 50 h
+operations = st.lists(st.one_of(
+    st.tuples(st.just("book"), starts, lengths),
+    st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),
+    st.tuples(st.just("move"), st.integers(0, 20), starts, lengths),
+), min_size=1, max_size=25)
+
+
+def window(start: int, length: int) -> tuple[str, str]:
+    base = parse_stored_instant(BASE)
+    return (format_instant(base + timedelta(minutes=QUARTER * start)),
+            format_instant(base + timedelta(minutes=QUARTER * (start + length))))
+
+
+def overlaps(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations)
+def test_service_decisions_equal_the_brute_force_model(bookings, store, ops):
+    user = f"prop-{uuid.uuid4().hex[:12]}"  # a fresh user per example: no state leaks between examples
+    caller = Caller()
+    model: dict[str, tuple[str, str]] = {}  # appointmentId -> interval, scheduled only
+    created: list[str] = []
+    for op in ops:
+        if op[0] == "book":
+            interval = window(op[1], op[2])
+            expected = not any(overlaps(interval, other) for other in model.values())
+            try:
+                appointment, _ = bookings.book({"userId": user, "startTime": interval[0], "endTime": interval[1]},
+                                               caller)
+                accepted = True
+                model[appointment.appointment_id] = interval
+                created.append(appointment.appointment_id)
+            except Conflict:
+                accepted = False
+            assert accepted == expected, (op, model)
+        elif created:
+            target = created[op[1] % len(created)]
+            if op[0] == "cancel":
+                bookings.cancel(target, caller)
+                model.pop(target, None)
+            elif target in model:
+                interval = window(op[2], op[3])
+                expected = not any(overlaps(interval, other) for key, other in model.items() if key != target)
+                try:
+                    bookings.change(target, {"startTime": interval[0], "endTime": interval[1]}, caller)
+                    accepted = True
+                    model[target] = interval
+                except Conflict:
+                    accepted = False
+                assert accepted == expected, (op, model)
+    # The buckets hold exactly the scheduled intervals, each on every day it touches.
+    first, last = window(0, 0)[0][:10], "2026-12-08"
+    busy = {i.encode() for i in store.busy_intervals(user, first, last)}
+    assert busy == {f"{s}/{e}" for s, e in model.values()}
+    for appointment_id, (start, end) in model.items():
+        days = Interval(parse_stored_instant(start), parse_stored_instant(end)).days()
+        snapshot = store.read_calendar(user, days)
+        assert all(appointment_id in bucket.slots for bucket in snapshot.buckets.values())

@@ -1,0 +1,106 @@
+"""Concurrency: separate processes (Lambda instances) race against one moto server.
+
+The server serialises DynamoDB requests with the lock from DESIGN.md and sleeps 50 ms before each,
+so that the racing requests really overlap on a 2-core machine. The last test runs the same race
+against a deliberately racy store and requires it to double-book: proof that the race can fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import boto3
+import pytest
+
+import deploy
+from appointments.bookings import Bookings, Caller
+from appointments.store import AppointmentStore
+from conftest import table_name
+from fleet import Fleet, Invocation
+
+WORKERS = 32
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def race_env(tmp_path_factory):
+    from conftest import start_moto_server
+
+    server = start_moto_server(latency_ms=50)
+    saved = dict(os.environ)
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.url,
+                       "TABLE_NAME": table_name("AppointmentsTable"),
+                       "CALENDAR_TABLE_NAME": table_name("CalendarTable")})
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    # The real template, deployed by the real deploy code, provides the tables.
+    deploy.Deployer(deploy.Config(env="test", stack_name="race", poll_seconds=0.1), out=lambda *_: None).deploy()
+    yield server
+    os.environ.clear()
+    os.environ.update(saved)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(race_env):
+    fleet = Fleet(WORKERS)
+    yield fleet
+    fleet.close()
+
+
+def scheduled_intervals(user: str) -> list[tuple[str, str]]:
+    items = boto3.client("dynamodb").scan(TableName=table_name("AppointmentsTable"))["Items"]
+    return sorted((i["startTime"]["S"], i["endTime"]["S"]) for i in items
+                  if i["userId"]["S"] == user and i["status"]["S"] == "scheduled")
+
+
+def assert_pairwise_disjoint(intervals: list[tuple[str, str]]) -> None:
+    for (s1, e1), (s2, e2) in itertools.combinations(intervals, 2):
+        assert not (s1 < e2 and s2 < e1), f"double-booked: {s1}-{e1} and {s2}-{e2}"
+
+
+def overlapping_bookings(user: str, hour: int, count: int) -> list[Invocation]:
+    """``count`` one-hour bookings starting a minute apart: every pair overlaps."""
+    return [Invocation("POST", "/appointments", {"userId": user, "startTime": f"2031-01-10T{hour:02d}:{i:02d}:00Z",
+                                                 "endTime": f"2031-01-10T{hour + 1:02d}:{i:02d}:00Z"})
+            for i in range(count)]
+
+
+def test_concurrent_overlapping_bookings_admit_exactly_one(fleet):
+    results = fleet.round(overlapping_bookings("racer", 10, WORKERS))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [201] + [409] * (WORKERS - 1)
+    assert all(body["error"] == "Conflict" for status, body in results if status == 409)
+    assert len(scheduled_intervals("racer")) == 1
+
+
+def test_a_reschedule_racing_bookings_into_the_same_slot_admits_exactly_one(fleet):
+    store = AppointmentStore(boto3.client("dynamodb"), table_name("AppointmentsTable"), table_name("CalendarTable"))
+    original, _ = Bookings(store).book({"userId": "mover", "startTime": "2031-01-10T08:00:00Z",
+                                        "endTime": "2031-01-10T09:00:00Z"}, Caller())
+    move = Invocation("PATCH", f"/appointments/{original.appointment_id}",
+                      {"startTime": "2031-01-10T14:30:00Z", "endTime": "2031-01-10T15:30:00Z"})
+    results = fleet.round([move, *overlapping_bookings("mover", 14, WORKERS - 1)])
+    assert all(status in (200, 201, 409) for status, _ in results)
+    winners = [(status, body) for status, body in results if status in (200, 201)]
+    assert len(winners) == 1, sorted(status for status, _ in results)
+    status, body = winners[0]
+    moved_won = status == 200
+    expected = [(body["startTime"], body["endTime"])]
+    if not moved_won:  # a booking won, so the original stays where it was
+        expected.insert(0, ("2031-01-10T08:00:00Z", "2031-01-10T09:00:00Z"))
+    assert scheduled_intervals("mover") == expected
+    assert_pairwise_disjoint(scheduled_intervals("mover"))
+
+
+def test_the_race_test_catches_a_store_without_version_conditions(race_env):
+    racy = Fleet(WORKERS, racy=True)
+    try:
+        results = racy.round(overlapping_bookings("victim", 12, WORKERS))
+    finally:
+        racy.close()
+    assert sum(status == 201 for status, _ in results) > 1, "the racy store was not caught double-booking"
+    with pytest.raises(AssertionError, match="double-booked"):
+        assert_pairwise_disjoint(scheduled_intervals("victim"))
