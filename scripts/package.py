@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,14 +72,14 @@ def build(output: Path | None = None) -> Package:
     entries = dict(files_under(vendored_dependencies()))
     entries.update(files_under(SRC))  # our code wins any name clash
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_suffix(".zip.partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with tempfile.NamedTemporaryFile(dir=output.parent, suffix=".partial", delete=False) as partial, \
+            zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, entries[name].read_bytes(), compresslevel=9)
-    os.replace(partial, output)
+    os.replace(partial.name, output)  # atomic: concurrent builds never see a half-written zip
     data = output.read_bytes()
     return Package(path=output, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 

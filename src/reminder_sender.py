@@ -1,2 +1,58 @@
-def handler(event, context):
-    raise NotImplementedError
+"""EventBridge Scheduler target: sends one appointment reminder to SNS, at most once.
+
+A real failure raises, so Lambda retries the event and finally hands it to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from appointments.domain import reminder_type
+from appointments.reminders import ReminderPublisher, ReminderRequest, Reminders
+from appointments.settings import SenderSettings
+
+logger = Logger()
+metrics = Metrics()
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+_reminders: Reminders | None = None
+
+
+def use(reminders: Reminders) -> None:
+    """Hand in the Reminders to deliver with (tests, local mode); otherwise one is built lazily."""
+    global _reminders
+    _reminders = reminders
+
+
+def reminders() -> Reminders:
+    global _reminders
+    if _reminders is None:
+        import boto3
+
+        from appointments.store import AppointmentStore
+
+        settings = SenderSettings.from_environment()
+        _reminders = Reminders(AppointmentStore(boto3.client("dynamodb"), settings.table_name),
+                               ReminderPublisher(boto3.client("sns"), settings.topic_arn))
+    return _reminders
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    request = ReminderRequest.from_event(event)
+    logger.append_keys(appointment_id=request.appointment_id, minutes_before=request.minutes_before)
+    try:
+        outcome = reminders().deliver(request)
+    except Exception:
+        metrics.add_metric(name="ReminderErrors", unit=MetricUnit.Count, value=1)
+        logger.exception("reminder failed; Lambda will retry, then dead-letter it")
+        raise
+    if outcome == "sent":
+        metrics.add_dimension(name="ReminderType", value=reminder_type(request.minutes_before))
+        metrics.add_metric(name="RemindersSent", unit=MetricUnit.Count, value=1)
+    logger.info("reminder handled", outcome=outcome)
+    return {"appointmentId": request.appointment_id, "outcome": outcome}

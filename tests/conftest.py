@@ -60,7 +60,10 @@ def create_table_from_template(client, logical_id: str, env: str = ENV) -> str:
 @pytest.fixture
 def aws(monkeypatch):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                        # botocore sends ARN-bearing calls (DescribeStream) to <account>.streams-ddb...,
+                        # a host in-process moto does not route; the regional endpoint is equivalent.
+                        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -329,6 +329,25 @@ def reminder_plan(appointment: Appointment, now: datetime) -> list[Reminder]:
     return [r for r in plan if r.fire_at > now]
 
 
+def schedule_changes(old: Appointment | None, new: Appointment | None, now: datetime
+                     ) -> tuple[list[Reminder], list[int]]:
+    """What a change to an appointment means for its reminder schedules: (to put, offsets to delete).
+
+    ``old`` and ``new`` are the stream record's images. Only the start time, the offsets and the
+    status matter; an edit of details or time zone leaves the schedules alone (the sender reads those
+    when it sends). A reminder whose time has passed is never put, and is deleted if it existed.
+    """
+    before = set(old.reminders) if old and old.is_scheduled else set()
+    if new is None or not new.is_scheduled:
+        return [], sorted(before)
+    if old and old.is_scheduled and (old.interval.start, old.reminders) == (new.interval.start, new.reminders):
+        return [], []
+    plan = reminder_plan(new, now)
+    moved = old is None or not old.is_scheduled or old.interval.start != new.interval.start
+    to_put = [r for r in plan if moved or r.minutes_before not in before]
+    return to_put, sorted(before - {r.minutes_before for r in plan})
+
+
 def reminder_message(appointment: Appointment, minutes: int) -> str:
     zone = ZoneInfo(appointment.time_zone)
     local = appointment.interval.start.astimezone(zone)

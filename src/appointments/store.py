@@ -88,7 +88,7 @@ def _appointment_fields(appointment: Appointment) -> dict:
 
 
 class AppointmentStore:
-    def __init__(self, dynamodb, table_name: str, calendar_table_name: str):
+    def __init__(self, dynamodb, table_name: str, calendar_table_name: str = ""):
         self.dynamodb = dynamodb
         self.table = table_name
         self.calendar = calendar_table_name
@@ -136,7 +136,7 @@ class AppointmentStore:
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
         if previous is None:
-            item = {"appointmentId": new.appointment_id, **_appointment_fields(new), "reminderLog": {}}
+            item = {"appointmentId": new.appointment_id, **_appointment_fields(new), "reminderClaims": {}}
             if new.request_hash:
                 item["requestHash"] = new.request_hash
             return {"Put": {"TableName": self.table, "Item": _to_item(item),
@@ -177,6 +177,40 @@ class AppointmentStore:
         response = self.dynamodb.get_item(TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),
                                           ConsistentRead=True)
         return appointment_from_item(response["Item"]) if "Item" in response else None
+
+    # -- reminder delivery ledger ------------------------------------------------------------------
+    def claim_reminder(self, appointment: Appointment, marker: str, now: datetime, lease: timedelta) -> bool:
+        """Claim the right to send one reminder; False if it was sent, is being sent, or no longer applies.
+
+        The claim is conditioned on the appointment still being scheduled at the same start, so a
+        cancel or reschedule that lands after the sender's read still stops the reminder. A claim
+        whose sender died expires after ``lease`` and may be taken again.
+        """
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=_to_item({"appointmentId": appointment.appointment_id}),
+                UpdateExpression="SET reminderClaims.#marker = :now",
+                ConditionExpression=("#status = :scheduled AND #start = :start AND NOT contains(remindersSent, :marker)"
+                                     " AND (attribute_not_exists(reminderClaims.#marker) OR "
+                                     "reminderClaims.#marker < :expired)"),
+                ExpressionAttributeNames={"#marker": marker, "#status": "status", "#start": "startTime"},
+                ExpressionAttributeValues=_to_item({
+                    ":now": int(now.timestamp()), ":expired": int((now - lease).timestamp()),
+                    ":scheduled": "scheduled", ":start": format_instant(appointment.interval.start),
+                    ":marker": marker}),
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def mark_reminder_sent(self, appointment_id: str, marker: str) -> None:
+        self.dynamodb.update_item(
+            TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),
+            UpdateExpression="ADD remindersSent :marker REMOVE reminderClaims.#marker",
+            ExpressionAttributeNames={"#marker": marker},
+            ExpressionAttributeValues={":marker": {"SS": [marker]}},
+        )
 
     def list_for_user(self, user_id: str, window: tuple[datetime | None, datetime | None], status: str | None,
                       limit: int, next_token: str | None) -> tuple[list[Appointment], str | None]:

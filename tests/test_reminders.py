@@ -1,0 +1,325 @@
+"""Reminders end to end on moto: booking -> table stream -> schedules -> sender -> SNS -> SQS."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+import reminder_scheduler
+import reminder_sender
+from appointments.bookings import Bookings, Caller
+from appointments.domain import UTC
+from appointments.reminders import (
+    ReminderPublisher,
+    ReminderRequest,
+    Reminders,
+    ReminderSchedules,
+    ScheduleTarget,
+    schedule_name,
+)
+from conftest import ENV, TEMPLATE, Clock, resolve
+from local_aws import ScheduleFirer, StreamPump
+from proxy_events import LambdaContext
+
+GROUP = resolve(TEMPLATE["Resources"]["ReminderScheduleGroup"]["Properties"]["Name"], ENV)
+TOPIC = resolve(TEMPLATE["Resources"]["NotificationTopic"]["Properties"]["TopicName"], ENV)
+DLQ = resolve(TEMPLATE["Resources"]["ReminderDeadLetterQueue"]["Properties"]["QueueName"], ENV)
+SENDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:ReminderSender-test"
+ROLE_ARN = "arn:aws:iam::123456789012:role/ReminderSchedulerInvokeRole-test"
+
+
+class Flaky:
+    """Wraps a real client; the named operation fails ``times`` times with a ClientError first."""
+
+    def __init__(self, client, operation: str, times: int = 1, code: str = "ThrottlingException"):
+        self._client, self._operation, self._left, self._code = client, operation, times, code
+        self.calls = 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name != self._operation:
+            return attribute
+
+        def call(**kwargs):
+            self.calls += 1
+            if self._left > 0:
+                self._left -= 1
+                raise ClientError({"Error": {"Code": self._code, "Message": "injected"}}, name)
+            return attribute(**kwargs)
+        return call
+
+
+class System:
+    def __init__(self, store, clock: Clock):
+        self.clock = clock
+        self.store = store
+        self.bookings = Bookings(store, clock=clock, sleep=lambda _: None)
+        self.scheduler = boto3.client("scheduler")
+        self.scheduler.create_schedule_group(Name=GROUP)
+        self.sqs = boto3.client("sqs")
+        dlq_url = self.sqs.create_queue(QueueName=DLQ)["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns = boto3.client("sns")
+        self.topic_arn = self.sns.create_topic(Name=TOPIC)["TopicArn"]
+        self.target = ScheduleTarget(SENDER_ARN, ROLE_ARN, dlq_arn)
+        self.use_scheduler(self.scheduler)
+        reminder_sender.use(Reminders(store, ReminderPublisher(self.sns, self.topic_arn), clock=clock))
+        stream_arn = boto3.client("dynamodb").describe_table(TableName=store.table)["Table"]["LatestStreamArn"]
+        self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)
+        self.firer = ScheduleFirer(self.scheduler, GROUP, lambda arn, payload: self.send(payload))
+
+    def use_scheduler(self, client) -> None:
+        reminder_scheduler.use(ReminderSchedules(client, GROUP, self.target), clock=self.clock)
+
+    def inbox(self, filter_user: str | None = None) -> str:
+        url = self.sqs.create_queue(QueueName=f"inbox-{filter_user or 'all'}")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"FilterPolicy": json.dumps({"userId": [filter_user]})} if filter_user else {}
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+        return url
+
+    def messages(self, url: str) -> list[dict]:
+        received = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in received]
+
+    def book(self, start: str, end: str, user: str = "alice", **extra):
+        appointment, _ = self.bookings.book({"userId": user, "startTime": start, "endTime": end, **extra}, Caller())
+        return appointment
+
+    def sync(self) -> int:
+        return self.pump.deliver(reminder_scheduler.handler, LambdaContext("ReminderScheduler-test"))
+
+    def send(self, payload: dict) -> dict:
+        return reminder_sender.handler(payload, LambdaContext("ReminderSender-test"))
+
+    def schedules(self) -> dict[str, dict]:
+        names = [s["Name"] for s in self.scheduler.list_schedules(GroupName=GROUP)["Schedules"]]
+        return {n: self.scheduler.get_schedule(Name=n, GroupName=GROUP) for n in names}
+
+
+@pytest.fixture
+def system(store, clock) -> System:
+    return System(store, clock)
+
+
+def test_booking_creates_one_schedule_per_reminder(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.sync()
+    schedules = system.schedules()
+    day, hour = schedule_name(appointment.appointment_id, 1440), schedule_name(appointment.appointment_id, 60)
+    assert set(schedules) == {day, hour}
+    assert schedules[day]["ScheduleExpression"] == "at(2026-11-30T09:00:00)"
+    assert schedules[hour]["ScheduleExpression"] == "at(2026-12-01T08:00:00)"
+    for schedule in schedules.values():
+        assert len(schedule["Name"]) <= 64
+        assert schedule["ScheduleExpressionTimezone"] == "UTC"
+        assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        assert schedule["ActionAfterCompletion"] == "DELETE"
+        target = schedule["Target"]
+        assert (target["Arn"], target["RoleArn"]) == (SENDER_ARN, ROLE_ARN)
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}
+        assert target["DeadLetterConfig"]["Arn"].endswith(f":{DLQ}")
+    assert json.loads(schedules[hour]["Target"]["Input"]) == {
+        "appointmentId": appointment.appointment_id, "userId": "alice", "minutesBefore": 60,
+        "startTime": "2026-12-01T09:00:00Z", "reminderType": "1_hour"}
+
+
+@pytest.mark.parametrize(("start", "end", "offsets"), [
+    ("2026-11-26T11:00:00Z", "2026-11-26T12:00:00Z", {60}),  # 23 h ahead: the 24 h reminder has passed
+    ("2026-11-25T14:00:00Z", "2026-11-25T15:00:00Z", {60}),  # 2 h ahead
+    ("2026-11-25T12:30:00Z", "2026-11-25T13:00:00Z", set()),  # 30 min ahead: both have passed
+])
+def test_bookings_close_to_their_start_get_only_future_reminders(system, start, end, offsets):
+    appointment = system.book(start, end)
+    system.sync()
+    assert set(system.schedules()) == {schedule_name(appointment.appointment_id, m) for m in offsets}
+
+
+def test_custom_offsets_get_their_own_schedules(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", reminders=[90, 15])
+    system.sync()
+    schedules = system.schedules()
+    assert schedules[schedule_name(appointment.appointment_id, 90)]["ScheduleExpression"] == "at(2026-12-01T07:30:00)"
+    assert schedules[schedule_name(appointment.appointment_id, 15)]["ScheduleExpression"] == "at(2026-12-01T08:45:00)"
+    assert len(schedules) == 2
+
+
+def test_cancel_deletes_the_schedules(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.sync()
+    system.bookings.cancel(appointment.appointment_id, Caller())
+    system.sync()
+    assert system.schedules() == {}
+
+
+def test_reschedule_moves_the_schedules(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.sync()
+    system.bookings.change(appointment.appointment_id, {"startTime": "2026-12-03T15:00:00Z",
+                                                        "endTime": "2026-12-03T16:00:00Z"}, Caller())
+    system.sync()
+    schedules = system.schedules()
+    hour = schedules[schedule_name(appointment.appointment_id, 60)]
+    assert hour["ScheduleExpression"] == "at(2026-12-03T14:00:00)"
+    assert json.loads(hour["Target"]["Input"])["startTime"] == "2026-12-03T15:00:00Z"
+    assert schedules[schedule_name(appointment.appointment_id, 1440)]["ScheduleExpression"] == "at(2026-12-02T15:00:00)"
+
+
+def test_changing_the_reminder_list_adds_and_removes_schedules(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.sync()
+    system.bookings.change(appointment.appointment_id, {"reminders": [60, 30]}, Caller())
+    system.sync()
+    assert set(system.schedules()) == {schedule_name(appointment.appointment_id, m) for m in (60, 30)}
+
+
+def test_editing_details_leaves_the_schedules_alone(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.sync()
+    calls = Flaky(system.scheduler, "create_schedule", times=0)
+    system.use_scheduler(calls)
+    system.bookings.change(appointment.appointment_id, {"details": {"location": "Room 9"}}, Caller())
+    system.sync()
+    assert calls.calls == 0
+    assert len(system.schedules()) == 2
+
+
+def test_a_replayed_stream_batch_creates_no_duplicates(system):
+    system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    records = system.pump.poll()
+    context = LambdaContext("ReminderScheduler-test")
+    for _ in range(2):
+        assert reminder_scheduler.handler({"Records": records}, context) == {"batchItemFailures": []}
+    assert len(system.schedules()) == 2
+
+
+def test_a_scheduler_failure_is_retried_and_no_reminder_is_lost(system):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    flaky = Flaky(system.scheduler, "create_schedule", times=1)
+    system.use_scheduler(flaky)
+    records = system.pump.poll()
+    result = reminder_scheduler.handler({"Records": records}, LambdaContext("ReminderScheduler-test"))
+    assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+    system.pump._pending = records  # as the event source mapping re-delivers from the failed record
+    system.sync()
+    assert set(system.schedules()) == {schedule_name(appointment.appointment_id, m) for m in (1440, 60)}
+
+
+def test_the_pump_retries_a_failed_record_then_dead_letters_it(system):
+    system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    dead: list[list[dict]] = []
+    system.pump.max_retries, system.pump.on_failure = 2, dead.append
+    system.use_scheduler(Flaky(system.scheduler, "create_schedule", times=100))
+    for _ in range(3):
+        assert system.sync() == 0
+    assert len(dead) == 1
+    assert dead[0][0]["eventName"] == "INSERT"
+
+
+# -- the sender ------------------------------------------------------------------------------------
+
+def request_for(appointment, minutes: int = 60) -> dict:
+    return ReminderRequest(appointment.appointment_id, minutes, "2026-12-01T09:00:00Z").to_input(appointment.user_id)
+
+
+def test_a_reminder_reaches_a_subscriber_filtered_on_user_id_with_subject_text_and_attributes(system):
+    alice_inbox = system.inbox(filter_user="alice")
+    alice = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", timeZone="Europe/Berlin",
+                        details={"location": "Room 4", "description": "Check-up"})
+    bob = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", user="bob")
+    assert system.send(request_for(alice, 1440))["outcome"] == "sent"
+    assert system.send(request_for(bob, 1440))["outcome"] == "sent"
+    [message] = system.messages(alice_inbox)
+    assert message["Subject"] == "Appointment Reminder - 24 Hour"
+    assert message["Message"] == ("Reminder: your appointment starts in 24 hours, on Tuesday 01 December 2026 at "
+                                  "10:00 CET (Europe/Berlin).\nLocation: Room 4\nDescription: Check-up")
+    assert {k: v["Value"] for k, v in message["MessageAttributes"].items()} == {
+        "userId": "alice", "appointmentId": alice.appointment_id, "reminderType": "24_hour"}
+
+
+def test_a_duplicate_delivery_publishes_exactly_once(system):
+    inbox = system.inbox()
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    outcomes = [system.send(request_for(appointment))["outcome"] for _ in range(3)]
+    assert outcomes == ["sent", "skipped: already sent or being sent", "skipped: already sent or being sent"]
+    assert len(system.messages(inbox)) == 1
+
+
+def test_the_sender_skips_a_cancelled_appointment(system):
+    inbox = system.inbox()
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.bookings.cancel(appointment.appointment_id, Caller())
+    assert system.send(request_for(appointment))["outcome"] == "skipped: the appointment is cancelled"
+    assert system.messages(inbox) == []
+
+
+def test_the_sender_skips_a_reminder_made_stale_by_a_reschedule(system):
+    inbox = system.inbox()
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.bookings.change(appointment.appointment_id, {"startTime": "2026-12-01T11:00:00Z",
+                                                        "endTime": "2026-12-01T12:00:00Z"}, Caller())
+    assert system.send(request_for(appointment))["outcome"] == "skipped: stale, the appointment was rescheduled"
+    assert system.messages(inbox) == []
+
+
+def test_a_rescheduled_appointment_gets_its_reminder_again_at_the_new_time(system):
+    inbox = system.inbox()
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    assert system.send(request_for(appointment))["outcome"] == "sent"
+    system.bookings.change(appointment.appointment_id, {"startTime": "2026-12-02T09:00:00Z",
+                                                        "endTime": "2026-12-02T10:00:00Z"}, Caller())
+    moved = ReminderRequest(appointment.appointment_id, 60, "2026-12-02T09:00:00Z").to_input("alice")
+    assert system.send(moved)["outcome"] == "sent"
+    assert len(system.messages(inbox)) == 2
+
+
+def test_a_failed_publish_raises_then_a_retry_after_the_claim_lease_sends_once(system, capsys):
+    inbox = system.inbox()
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    flaky_sns = Flaky(system.sns, "publish", times=1, code="InternalError")
+    reminder_sender.use(Reminders(system.store, ReminderPublisher(flaky_sns, system.topic_arn), clock=system.clock))
+    with pytest.raises(ClientError):
+        system.send(request_for(appointment))
+    assert '"ReminderErrors"' in capsys.readouterr().out
+    assert system.send(request_for(appointment))["outcome"] == "skipped: already sent or being sent"
+    system.clock.advance(seconds=31)  # the failed sender's claim has expired
+    assert system.send(request_for(appointment))["outcome"] == "sent"
+    assert len(system.messages(inbox)) == 1
+
+
+def test_the_sender_emits_reminders_sent_by_type(system, capsys):
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.send(request_for(appointment, 1440))
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RemindersSent"' in line]
+    assert blob["ReminderType"] == "24_hour"
+    assert ["ReminderType", "service"] in blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"] or \
+        ["service", "ReminderType"] in blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+
+
+def test_dst_24_hour_reminder_fires_at_the_right_utc_instant(system):
+    # Berlin moves to CEST on 2027-03-28; 09:00 local on the 29th is 07:00 UTC.
+    appointment = system.book("2027-03-29T09:00:00", "2027-03-29T10:00:00", timeZone="Europe/Berlin")
+    system.sync()
+    schedule = system.schedules()[schedule_name(appointment.appointment_id, 1440)]
+    assert schedule["ScheduleExpression"] == "at(2027-03-28T07:00:00)"
+
+
+def test_due_schedules_fire_into_the_sender_and_are_deleted(system):
+    inbox = system.inbox()
+    appointment = system.book("2026-11-25T14:00:00Z", "2026-11-25T15:00:00Z", reminders=[60, 30])
+    cancelled = system.book("2026-11-25T16:00:00Z", "2026-11-25T17:00:00Z", reminders=[60])
+    system.sync()
+    system.bookings.cancel(cancelled.appointment_id, Caller())
+    system.sync()
+    assert system.firer.fire_due(datetime(2026, 11, 25, 12, 59, tzinfo=UTC)) == []
+    system.clock.now = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+    assert system.firer.fire_due(system.clock.now) == [schedule_name(appointment.appointment_id, 60)]
+    system.clock.now = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    assert system.firer.fire_due(system.clock.now) == [schedule_name(appointment.appointment_id, 30)]
+    subjects = [m["Subject"] for m in system.messages(inbox)]
+    assert sorted(subjects) == ["Appointment Reminder - 1 Hour", "Appointment Reminder - 30 Minute"]
+    assert system.schedules() == {}
