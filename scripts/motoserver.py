@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
 import threading
 import time
+import warnings
 
 DYNAMODB_LOCK = threading.Lock()
 
@@ -50,6 +52,9 @@ def serve(host: str, port: int, latency_seconds: float) -> None:
 
     patch_moto(latency_seconds)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    # Resources moto's CloudFormation skips are expected (DESIGN.md); local mode creates what matters.
+    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
+    logging.getLogger("moto").setLevel(logging.ERROR)
     # ThreadedMotoServer binds in its own thread and would hang on a taken port: check first.
     try:
         socket.create_server((host, port)).close()
@@ -61,6 +66,9 @@ def serve(host: str, port: int, latency_seconds: float) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     print(f"READY http://{host}:{port}", flush=True)
+    # Callers read only that line from a pipe; later output (moto prints) goes to stderr, so a
+    # pipe nobody drains can never fill up and block the server.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     stop.wait()
     server.stop()
 

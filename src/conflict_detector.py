@@ -5,6 +5,7 @@ The handler string in template.json is ``conflict_detector.handler``.
 
 from __future__ import annotations
 
+import binascii
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
@@ -57,7 +58,11 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
 
 
 def request_body() -> dict:
-    return parse_json_object(app.current_event.decoded_body)
+    try:
+        raw = app.current_event.decoded_body
+    except (UnicodeDecodeError, binascii.Error):
+        raise ValidationError("The request body is not UTF-8 text; send JSON.") from None
+    return parse_json_object(raw)
 
 
 def query() -> dict[str, str]:

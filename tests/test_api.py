@@ -90,6 +90,7 @@ def test_bookings_by_different_users_never_conflict(api):
     ("[1, 2]", "JSON object"),
     ("", "JSON object body"),
     ("{" * 10000 + "}" * 10000, "body is"),
+    (b"\xff\xfe{}", "not UTF-8 text"),
     (json.dumps(booking(details={"notes": "x" * 20000})), "limit is 16384"),
 ])
 def test_malformed_and_huge_bodies_get_400(api, store, raw, fragment):

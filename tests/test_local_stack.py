@@ -1,0 +1,155 @@
+"""End to end: `make run`'s local stack as a subprocess, driven over real HTTP on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class LocalStack:
+    def __init__(self):
+        self.port, self.moto_port = free_port(), free_port()
+        env = {**os.environ, "PORT": str(self.port), "MOTO_PORT": str(self.moto_port), "WORKERS": "2", "TICK": "0.5"}
+        for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            env.pop(name, None)
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_local.py")], env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+        self.wait_for("ready on", timeout=120)
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            if self.process.poll() is not None:
+                raise AssertionError(f"local stack exited early:\n{''.join(self.lines)}")
+            time.sleep(0.2)
+        raise AssertionError(f"'{text}' did not appear within {timeout}s:\n{''.join(self.lines)}")
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our loopback URL)
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def descendants(self) -> set[int]:
+        children, frontier = set(), {self.process.pid}
+        while frontier:
+            parent = frontier.pop()
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == parent:
+                    pid = int(stat.parent.name)
+                    children.add(pid)
+                    frontier.add(pid)
+        return children
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return f"pid {pid}"
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def at(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime(ISO)
+
+
+def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
+    stack = LocalStack()
+    try:
+        near = {"userId": "e2e", "startTime": at(65), "endTime": at(600), "reminders": [1],
+                "details": {"location": "Room 4"}}
+        status, booked = stack.request("POST", "/appointments", near)
+        assert status == 201, booked
+
+        status, clash = stack.request("POST", "/appointments", {**near, "reminders": []})
+        assert (status, clash["error"]) == (409, "Conflict")
+        assert clash["conflicts"][0]["appointmentId"] == booked["appointmentId"]
+
+        status, doomed = stack.request("POST", "/appointments", {**near, "userId": "e2e-cancel", "startTime": at(66)})
+        assert status == 201
+        status, cancelled = stack.request("DELETE", f"/appointments/{doomed['appointmentId']}")
+        assert (status, cancelled["status"]) == (200, "cancelled")
+
+        later = {"userId": "e2e", "startTime": at(86400), "endTime": at(86400 + 1800)}
+        status, second = stack.request("POST", "/appointments", later)
+        assert status == 201
+        status, moved = stack.request("PATCH", f"/appointments/{second['appointmentId']}",
+                                      {"startTime": at(2 * 86400), "endTime": at(2 * 86400 + 1800)})
+        assert (status, moved["version"]) == (200, 2)
+
+        status, listed = stack.request("GET", "/appointments?userId=e2e")
+        assert status == 200
+        assert [a["appointmentId"] for a in listed["appointments"]] == [booked["appointmentId"],
+                                                                      second["appointmentId"]]
+
+        status, unknown = stack.request("GET", "/nowhere")
+        assert (status, unknown) == (403, {"message": "Missing Authentication Token"})
+
+        reminder = stack.wait_for(f"REMINDER for e2e ({booked['appointmentId']})", timeout=60)
+        assert reminder
+        assert any("Appointment Reminder - 1 Minute" in line for line in stack.lines)
+        # The cancelled appointment's reminder was due a second later; give the loops a few ticks.
+        time.sleep(3)
+        assert not any(doomed["appointmentId"] in line and "REMINDER" in line for line in stack.lines)
+    finally:
+        children = {pid: command_line(pid) for pid in stack.descendants()}
+        stack.process.send_signal(signal.SIGTERM)
+        assert stack.process.wait(timeout=30) == 0
+    assert not listening(stack.port)
+    assert not listening(stack.moto_port)
+    assert children
+    deadline = time.monotonic() + 10  # helpers such as multiprocessing's tracker exit once they notice
+    while (alive := [children[pid] for pid in children if Path(f"/proc/{pid}").exists()]) and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not alive, f"orphaned processes: {alive}"
+
+
+def test_a_taken_port_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_local.py")], capture_output=True,
+                                text=True, timeout=60, env={**os.environ, "PORT": str(port)})
+    assert result.returncode == 1
+    assert f"port {port} is taken" in result.stderr
