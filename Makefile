@@ -8,11 +8,12 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	echo "env PYENV_VERSION=3.13.0 $$p"; break; fi; done)
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install run test lint package deploy destroy bench clean
+.PHONY: help install run test lint scan package deploy destroy bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,18 +29,26 @@ $(SAM_VENV)/.installed: requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/sam.txt
 	@touch $@
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed ## Create .venv (and .venv-sam) with the pinned dependencies
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/checkov.txt
+	@touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv, .venv-sam and .venv-checkov with pinned dependencies
 
 run: $(VENV)/.installed ## Run the whole system locally on moto: API on http://127.0.0.1:PORT (default 3000)
 	$(PY) scripts/run_local.py
 
-test: install ## Unit, template, lint and moto tests (what .ci/run calls)
+test: install ## Unit, template, lint, scan, moto and end-to-end tests (what .ci/run calls)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff, cfn-lint and sam validate --lint
+lint: install ## ruff, cfn-lint and sam validate --lint (make scan runs checkov)
 	$(VENV)/bin/ruff check src scripts tests
 	$(VENV)/bin/cfn-lint template.json
 	$(SAM_VENV)/bin/sam validate --lint --template template.json --region us-east-1
+
+scan: $(CHECKOV_VENV)/.installed ## Security scan of template.json (checkov); suppressions carry reasons
+	$(CHECKOV_VENV)/bin/checkov -f template.json --framework cloudformation --compact --quiet --skip-download
 
 package: $(VENV)/.installed ## Build the reproducible Lambda zip in build/
 	$(PY) scripts/package.py

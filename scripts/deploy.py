@@ -6,7 +6,8 @@ Configuration comes from the environment, so ``make deploy`` and the local emula
   ENV               EnvironmentSuffix, default dev
   REGION            default $AWS_REGION, else us-east-1
   CODE_BUCKET       artifacts bucket, default appointment-scheduler-artifacts-<account>-<region>
-  PARAMETERS        extra template parameters, "Key=Value Key=Value"
+  PARAMETERS        extra template parameters, "Key=Value Key=Value" (RetainData defaults to true
+                    only for ENV=prod, so `make destroy` removes a dev stack's tables)
   AWS_ENDPOINT_URL  honoured by boto3 itself; point it at a moto server to deploy locally
 
 Deploy builds the zip (scripts/package.py), creates the bucket if needed, uploads the zip under its
@@ -136,6 +137,8 @@ class Deployer:
         self.ensure_bucket(bucket)
         self.upload(built, bucket)
         parameters = {"EnvironmentSuffix": self.config.env, "CodeBucket": bucket, "CodeKey": built.s3_key,
+                      # Production keeps its tables when the stack goes; other stacks clean up fully.
+                      "RetainData": "true" if self.config.env == "prod" else "false",
                       **self.config.parameters}
         request = {
             "StackName": self.config.stack_name,

@@ -76,8 +76,10 @@ def test_deploy_into_a_moto_server_creates_the_stack_and_a_second_deploy_is_a_no
 
     gone = run_deploy("destroy", env)
     assert gone.returncode == 0, gone.stderr
-    assert cfn.describe_stacks()["Stacks"] == [] or all(
-        s["StackStatus"] == "DELETE_COMPLETE" for s in cfn.describe_stacks()["Stacks"])
+    assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in cfn.describe_stacks()["Stacks"])
+    # A non-prod stack is deployed with RetainData=false, so destroying it removes its tables too.
+    assert parameters["RetainData"] == "false"
+    assert not {"AppointmentsTable-ci", "CalendarTable-ci"} & set(boto3.client("dynamodb").list_tables()["TableNames"])
 
 
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):

@@ -96,13 +96,6 @@ def test_the_success_rate_alarm_divides_successes_by_attempts_and_has_actions():
     assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
-def test_alarm_metric_names_are_ones_the_code_emits():
-    source = (ROOT / "src" / "conflict_detector.py").read_text()
-    for metric in RESOURCES["BookingSuccessAlarm"]["Properties"]["Metrics"]:
-        if "MetricStat" in metric:
-            assert f'"{metric["MetricStat"]["Metric"]["MetricName"]}"' in source
-
-
 def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
     routes = {(r.method, r.resource) for r in routes_from_template(TEMPLATE)}
     assert routes == {("POST", "/appointments"), ("GET", "/appointments"), ("GET", "/appointments/{appointmentId}"),
@@ -110,7 +103,6 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
                       ("GET", "/users/{userId}/busy")}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"]
     for method in methods:
-        assert method["AuthorizationType"] == "AWS_IAM"
         assert method["Integration"]["Type"] == "AWS_PROXY"
         assert "${ConflictDetectorFunction.Arn}" in method["Integration"]["Uri"]["Fn::Sub"]
     deployment = RESOURCES["ApiDeployment"]
@@ -214,3 +206,114 @@ def test_tables_have_point_in_time_recovery_and_encryption(table):
     props = RESOURCES[table]["Properties"]
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+# -- security checks that checkov only has for Terraform ------------------------------------------------
+
+METHODS = {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS::ApiGateway::Method"}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_is_authorized_by_auth_mode_with_iam_by_default(name):
+    method = METHODS[name]
+    assert method["AuthorizationType"] == {"Fn::If": ["UseCognito", "COGNITO_USER_POOLS", {"Ref": "AuthMode"}]}
+    assert method["AuthorizerId"] == {"Fn::If": ["UseCognito", {"Ref": "CognitoAuthorizer"}, {"Ref": "AWS::NoValue"}]}
+    assert TEMPLATE["Parameters"]["AuthMode"]["Default"] == "AWS_IAM"
+    assert set(TEMPLATE["Parameters"]["AuthMode"]["AllowedValues"]) == {"AWS_IAM", "COGNITO", "NONE"}
+
+
+def test_the_cognito_authorizer_uses_the_user_pool_parameter():
+    authorizer = RESOURCES["CognitoAuthorizer"]
+    assert authorizer["Condition"] == "UseCognito"
+    assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
+    assert authorizer["Properties"]["ProviderARNs"] == [{"Ref": "UserPoolArn"}]
+    assert TEMPLATE["Rules"]["CognitoNeedsAUserPool"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"},
+                                                                                        "COGNITO"]}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_functions_trace_with_xray(name):
+    assert FUNCTIONS[name]["TracingConfig"] == {"Mode": "Active"}
+    role = RESOURCES[FUNCTIONS[name]["Role"]["Fn::GetAtt"][0]]["Properties"]
+    assert {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"} in role["ManagedPolicyArns"]
+
+
+def test_the_stage_traces_with_xray():
+    assert RESOURCES["ApiDeployment"]["Properties"]["StageDescription"]["TracingEnabled"] is True
+
+
+def test_a_wildcard_resource_appears_only_in_key_policies_and_is_scoped_there():
+    for name, resource in RESOURCES.items():
+        documents = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+        if resource["Type"] == "AWS::KMS::Key":
+            for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+                # In a key policy "*" means "this key"; a service principal must also be conditioned.
+                if "Service" in statement["Principal"]:
+                    assert "Condition" in statement, (name, statement)
+            continue
+        for document in documents:
+            for statement in document["Statement"]:
+                assert "*" not in as_list(statement["Resource"]) or "Condition" in statement, (name, statement)
+
+
+def test_no_secrets_in_environment_variables():
+    for name, props in FUNCTIONS.items():
+        for variable in props["Environment"]["Variables"]:
+            assert not re.search(r"SECRET|PASSWORD|TOKEN|PRIVATE", variable), (name, variable)
+
+
+def test_tables_are_retained_unless_retain_data_is_false():
+    for table in ("AppointmentsTable", "CalendarTable"):
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            assert RESOURCES[table][policy] == {"Fn::If": ["RetainTables", "Retain", "Delete"]}
+    assert TEMPLATE["Parameters"]["RetainData"]["Default"] == "true"
+
+
+def test_topics_and_queues_are_encrypted():
+    assert RESOURCES["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    assert RESOURCES["AlarmTopicKey"]["Properties"]["EnableKeyRotation"] is True
+    assert RESOURCES["ReminderDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+# -- alarms ------------------------------------------------------------------------------------------------
+
+ALARMS = {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+SERVICE_METRICS = {"AWS/Lambda": {"Errors", "Throttles", "IteratorAge"},
+                   "AWS/SQS": {"ApproximateNumberOfMessagesVisible"}}
+
+
+def alarm_metrics(props: dict) -> list[tuple[str, str]]:
+    if "MetricName" in props:
+        return [(props["Namespace"], props["MetricName"])]
+    return [(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+            for m in props["Metrics"] if "MetricStat" in m]
+
+
+def test_the_expected_alarms_exist():
+    assert set(ALARMS) == {"BookingSuccessAlarm", "ConflictDetectorFailureAlarm", "ReminderSchedulerFailureAlarm",
+                           "ReminderSenderFailureAlarm", "ReminderDeadLetterAlarm", "ReminderStreamAgeAlarm"}
+
+
+@pytest.mark.parametrize("name", sorted(ALARMS))
+def test_every_alarm_notifies_the_alarm_topic(name):
+    assert ALARMS[name]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert RESOURCES["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+
+
+@pytest.mark.parametrize("name", sorted(ALARMS))
+def test_every_alarm_watches_a_metric_that_is_really_emitted(name):
+    emitted = "".join((ROOT / "src" / f).read_text() for f in ("conflict_detector.py", "reminder_sender.py"))
+    for namespace, metric in alarm_metrics(ALARMS[name]):
+        if namespace == "AppointmentScheduler":
+            assert f'name="{metric}"' in emitted, metric
+        else:
+            assert metric in SERVICE_METRICS[namespace], (namespace, metric)
+
+
+def test_failure_alarms_watch_their_own_function():
+    for fn in ("ConflictDetector", "ReminderScheduler", "ReminderSender"):
+        for metric in ALARMS[f"{fn}FailureAlarm"]["Metrics"]:
+            if "MetricStat" in metric:
+                assert metric["MetricStat"]["Metric"]["Dimensions"] == [
+                    {"Name": "FunctionName", "Value": {"Ref": f"{fn}Function"}}]
