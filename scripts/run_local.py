@@ -15,7 +15,6 @@ Ctrl-C or SIGTERM stops everything.
 
 from __future__ import annotations
 
-import base64
 import json
 import multiprocessing
 import os
@@ -33,9 +32,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "src")]
 
-from proxy_events import LambdaContext, find_route, proxy_event, routes_from_template  # noqa: E402
+from gateway import MAX_BODY, dispatch, gateway_error  # noqa: E402
+from proxy_events import LambdaContext, routes_from_template  # noqa: E402
 
-MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 STACK = "appointment-scheduler-local"
 ENV = "local"
 
@@ -69,6 +68,7 @@ def _api_instance(connection, environment: dict) -> None:
         try:
             result = conflict_detector.handler(event, LambdaContext(environment["FUNCTION_NAME"], 10, 512))
         except Exception as error:  # the Lambda runtime would report this; API Gateway answers 502
+            log(f"{environment['FUNCTION_NAME']} crashed: {type(error).__name__}: {error}")
             result = {"crash": f"{type(error).__name__}: {error}"}
         connection.send(result)
 
@@ -159,41 +159,22 @@ def make_gateway(routes, pool: InstancePool):
         def log_message(self, *args) -> None:  # one line per request is printed below instead
             pass
 
-        def _answer(self, status: int, headers: dict, body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            log(f"{self.command} {self.path} -> {status}")
-
-        def _gateway_error(self, status: int, message: str) -> None:
-            body = json.dumps({"message": message}).encode()
-            self._answer(status, {"Content-Type": "application/json", "x-amzn-ErrorType": "GatewayError"}, body)
-
         def _handle(self) -> None:
             path, _, query = self.path.partition("?")
             length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                return self._gateway_error(413, "Request Too Long")
-            body = self.rfile.read(length) if length else None
-            found = find_route(routes, self.command, path)
-            if found is None:
-                # A REST API answers unknown paths and unknown methods alike, before any Lambda runs.
-                return self._gateway_error(403, "Missing Authentication Token")
-            route, params = found
-            event = proxy_event(route, path, params, query=query, body=body, headers=dict(self.headers.items()),
-                                source_ip=self.client_address[0])
-            result = pool.invoke(event)
-            if "crash" in result or "statusCode" not in result:
-                log(f"handler crashed: {result.get('crash', result)}")
-                return self._gateway_error(502, "Internal server error")
-            headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
-            headers.update(result.get("headers") or {})
-            payload = result.get("body") or ""
-            data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-            self._answer(int(result["statusCode"]), headers, data)
+            if length > MAX_BODY:  # refused unread, as API Gateway does
+                response = gateway_error(413, "Request Too Long")
+                self.close_connection = True
+            else:
+                response = dispatch(routes, pool.invoke, self.command, path, query, dict(self.headers.items()),
+                                    self.rfile.read(length) if length else None, self.client_address[0])
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+            log(f"{self.command} {self.path} -> {response.status}")
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = _handle
 

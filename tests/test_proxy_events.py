@@ -40,3 +40,12 @@ def test_binary_bodies_are_base64_encoded():
 def test_the_context_counts_down():
     context = LambdaContext("f", timeout_seconds=3)
     assert 0 < context.get_remaining_time_in_millis() <= 3000
+
+
+def test_the_openapi_document_lists_exactly_the_templates_routes():
+    import yaml
+
+    document = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    documented = {(method.upper(), path) for path, item in document["paths"].items()
+                  for method in item if method in ("get", "post", "patch", "delete", "put")}
+    assert documented == {(r.method, r.resource) for r in ROUTES}
