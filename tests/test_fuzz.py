@@ -90,7 +90,7 @@ def moto_tables():
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 def test_the_api_conforms_to_its_openapi_document(case, moto_tables):
     case.call_and_validate(excluded_checks=[positive_data_acceptance, unsupported_method])
