@@ -59,8 +59,8 @@ deploy: $(VENV)/.installed ## Deploy to AWS (STACK_NAME, ENV, REGION, PARAMETERS
 destroy: $(VENV)/.installed ## Delete the stack (the artifacts bucket is kept)
 	$(PY) scripts/deploy.py destroy
 
-bench: $(VENV)/.installed ## Benchmarks: not implemented yet (issue #7); exits non-zero
-	@echo "make bench is not implemented yet: it arrives with issue #7 (scripts/bench.py)." >&2; exit 1
+bench: $(VENV)/.installed ## Measure calls, capacity, cold import, zip size, local throughput; writes docs/BENCHMARKS.md
+	$(PY) scripts/bench.py
 
 clean: ## Remove build output and caches (keeps the virtual environments)
 	rm -rf build dist .pytest_cache .ruff_cache .hypothesis

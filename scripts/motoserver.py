@@ -45,6 +45,9 @@ def patch_moto(latency_seconds: float = 0.0) -> None:
 
     DynamoHandler.call_action = serialised_call_action
     LambdaBackend.send_dynamodb_items = keep_stream_records
+    # Resources moto's CloudFormation skips are expected (DESIGN.md); local mode creates what matters.
+    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
+    logging.getLogger("moto").setLevel(logging.ERROR)
 
 
 def serve(host: str, port: int, latency_seconds: float) -> None:
@@ -52,9 +55,6 @@ def serve(host: str, port: int, latency_seconds: float) -> None:
 
     patch_moto(latency_seconds)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    # Resources moto's CloudFormation skips are expected (DESIGN.md); local mode creates what matters.
-    warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
-    logging.getLogger("moto").setLevel(logging.ERROR)
     # ThreadedMotoServer binds in its own thread and would hang on a taken port: check first.
     try:
         socket.create_server((host, port)).close()

@@ -283,6 +283,7 @@ def main() -> int:
         reminders.start()
         threading.Thread(target=print_reminders, args=(sqs, inbox, stopping), daemon=True).start()
 
+        ThreadingHTTPServer.request_queue_size = 128  # socketserver's default backlog of 5 resets bursts
         server = ThreadingHTTPServer(("127.0.0.1", port), make_gateway(routes_from_template(), pool))
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -409,3 +409,16 @@ def test_booking_emits_emf_metrics(api, capsys):
     assert names.count("BookingAttempts") == 2
     assert names.count("BookingSuccess") == 1
     assert names.count("BookingConflicts") == 1
+
+
+def test_bulk_loaded_appointments_behave_like_booked_ones(api, store, clock):
+    from appointments.domain import new_appointment
+
+    loaded = new_appointment(booking(start="2026-12-01T22:00:00Z", end="2026-12-02T02:00:00Z"),
+                             appointment_id="loaded-1", now=clock())
+    assert store.bulk_load([loaded]) == 3  # the appointment and its two day buckets
+    assert api.get("/appointments/loaded-1").body == loaded.to_api()
+    clash = api.post(body=booking(start="2026-12-02T01:00:00Z", end="2026-12-02T03:00:00Z"))
+    assert (clash.status, clash.body["conflicts"][0]["appointmentId"]) == (409, "loaded-1")
+    assert api.delete("/appointments/loaded-1").status == 200
+    assert api.post(body=booking(start="2026-12-02T01:00:00Z", end="2026-12-02T03:00:00Z")).status == 201

@@ -172,6 +172,30 @@ class AppointmentStore:
             put["ConditionExpression"] = "attribute_not_exists(#version)"
         return {"Put": put}
 
+    def bulk_load(self, appointments: Iterable[Appointment]) -> int:
+        """Write appointments and their calendar buckets as bookings would, without conflict control.
+
+        For seeding an empty calendar (benchmarks, migrations) only: it checks nothing, and a
+        concurrent booking could interleave. Returns the number of items written.
+        """
+        items: list[tuple[str, dict]] = []
+        buckets: dict[tuple[str, str], dict[str, Interval]] = {}
+        for appointment in appointments:
+            items.append((self.table, self._appointment_write(appointment, None)["Put"]["Item"]))
+            if appointment.is_scheduled:
+                for day in appointment.interval.days():
+                    slots = buckets.setdefault((appointment.user_id, day), {})
+                    slots[appointment.appointment_id] = appointment.interval
+        for (user_id, day), slots in buckets.items():
+            items.append((self.calendar, self._bucket_write(user_id, Bucket(day), slots)["Put"]["Item"]))
+        for start in range(0, len(items), 25):
+            request: dict[str, list] = {}
+            for table, item in items[start:start + 25]:
+                request.setdefault(table, []).append({"PutRequest": {"Item": item}})
+            while request:
+                request = self.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        return len(items)
+
     # -- reads ----------------------------------------------------------------------------------
     def get(self, appointment_id: str) -> Appointment | None:
         response = self.dynamodb.get_item(TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),

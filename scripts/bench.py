@@ -1,0 +1,545 @@
+"""`make bench`: measure the booking path and write docs/BENCHMARKS.md.
+
+1. AWS calls per operation, counted through botocore's event hooks (``before-call``), by service
+   and API name, on the real template deployed into in-process moto.
+2. Read and write units of one booking when the user already has 10 or 10,000 appointments. moto
+   reports a constant for ConsumedCapacity, so units are computed from DynamoDB's published sizing
+   rules applied to the real items read and written (see ``capacity_units``).
+3. Cold import of each handler module in a fresh process, median of RUNS, against bare ``import boto3``.
+4. The Lambda zip's size.
+5. Booking throughput against `make run`'s HTTP API with 1, 8 and 32 concurrent clients: half book
+   into overlapping slots of one user, half into disjoint slots; double bookings must be 0.
+   These figures are bound by moto on this machine, not AWS figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT / "src")]
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "appointments-bench")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AppointmentScheduler")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+import package  # noqa: E402
+from proxy_events import LambdaContext, find_route, proxy_event, routes_from_template  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+CLIENTS = [int(n) for n in os.environ.get("BENCH_CLIENTS", "1 8 32").split()]
+ENV = "bench"
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+SEED_CALLS = {"dynamodb:Query": 2, "dynamodb:PutItem": 1, "events:PutRule": 2, "events:PutTargets": 2,
+              "cloudwatch:PutMetricData": 1}
+
+
+# -- counting AWS calls --------------------------------------------------------------------------------
+
+class AwsRecorder:
+    """Counts every API call of the clients it made, and keeps DynamoDB requests and responses."""
+
+    def __init__(self):
+        import boto3
+
+        self.session = boto3.Session()
+        self.calls: Counter[str] = Counter()
+        self.exchanges: list[tuple[str, dict, dict]] = []
+        self._params: list[tuple[str, dict]] = []
+        events = self.session.events
+        events.register("before-call", self._count)
+        events.register("provide-client-params.dynamodb", self._remember_params)
+        events.register("after-call.dynamodb", self._remember_response)
+
+    def client(self, name: str):
+        return self.session.client(name)
+
+    def _count(self, model, **_):
+        self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
+
+    def _remember_params(self, params, model, **_):
+        self._params.append((model.name, json.loads(json.dumps(params, default=str))))
+
+    def _remember_response(self, parsed, model, **_):
+        name, params = self._params.pop(0) if self._params else (model.name, {})
+        self.exchanges.append((name, params, parsed))
+
+    @contextmanager
+    def measuring(self):
+        self.calls.clear()
+        self.exchanges.clear()
+        self._params.clear()
+        snapshot: dict = {}
+        yield snapshot
+        snapshot["calls"] = dict(self.calls)
+        snapshot["exchanges"] = list(self.exchanges)
+
+
+# -- DynamoDB capacity from item sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/) ----
+
+def value_size(value: dict) -> int:
+    (kind, data), = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        digits = len(data.lstrip("-").replace(".", "").lstrip("0")) or 1
+        return math.ceil(digits / 2) + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in data)
+    if kind == "L":
+        return 3 + sum(value_size(v) + 1 for v in data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in data.items())
+    raise ValueError(kind)
+
+
+def item_size(item: dict) -> int:
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def capacity_units(exchanges: list[tuple[str, dict, dict]], index_tables: set[str]) -> tuple[float, float]:
+    """(read units, write units) of a list of DynamoDB exchanges, by the published rules:
+    a strongly consistent read costs 1 unit per 4 KB of each item (at least 1, also for a missing
+    item); a transactional write 2 units per 1 KB of each item written; an item written to a table
+    with a GSI that projects all attributes costs 1 more unit per 1 KB for the index.
+    """
+    reads = writes = 0.0
+    for name, params, parsed in exchanges:
+        if name == "BatchGetItem":
+            for table, request in params["RequestItems"].items():
+                found = parsed.get("Responses", {}).get(table, [])
+                reads += sum(max(1, math.ceil(item_size(i) / 4096)) for i in found)
+                reads += len(request["Keys"]) - len(found)
+        elif name in ("GetItem", "Query"):
+            items = [parsed["Item"]] if "Item" in parsed else parsed.get("Items", [])
+            per = 1 if params.get("ConsistentRead") else 0.5
+            reads += max(per, per * math.ceil(sum(item_size(i) for i in items) / 4096))
+        elif name == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                (operation, body), = entry.items()
+                size = item_size(body["Item"]) if "Item" in body else 1024
+                writes += 2 * math.ceil(size / 1024)
+                if body["TableName"] in index_tables and operation in ("Put", "Update"):
+                    writes += math.ceil(size / 1024)
+        elif name == "UpdateItem":
+            writes += 1
+    return reads, writes
+
+
+# -- an in-process stack: the real template deployed into moto ---------------------------------------------
+
+@contextmanager
+def in_process_stack():
+    from moto import mock_aws
+
+    from motoserver import patch_moto
+
+    patch_moto()  # the stream keeps its records for our pump, as in make run
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
+    for variable in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(variable, None)
+    with mock_aws():
+        import boto3
+
+        import deploy
+
+        outputs = deploy.Deployer(deploy.Config(env=ENV, stack_name="bench", poll_seconds=0.05),
+                                  out=lambda line: None).deploy()
+        boto3.client("scheduler").create_schedule_group(Name=outputs["ReminderScheduleGroupName"])
+        functions = {}
+        for name in ("ConflictDetector", "ReminderScheduler", "ReminderSender"):
+            functions[name] = boto3.client("lambda").get_function_configuration(
+                FunctionName=f"{name}-{ENV}")["Environment"]["Variables"]
+        yield outputs, functions
+
+
+class Harness:
+    """The three handlers, wired to clients whose calls the recorder counts."""
+
+    def __init__(self, outputs: dict, functions: dict, recorder: AwsRecorder, clock):
+        import boto3
+
+        import conflict_detector
+        import reminder_scheduler
+        import reminder_sender
+        from appointments.bookings import Bookings
+        from appointments.reminders import ReminderPublisher, Reminders, ReminderSchedules, ScheduleTarget
+        from appointments.store import AppointmentStore
+        from local_aws import StreamPump
+
+        api, scheduling, sending = (functions[n] for n in ("ConflictDetector", "ReminderScheduler", "ReminderSender"))
+        dynamodb = recorder.client("dynamodb")
+        self.store = AppointmentStore(dynamodb, api["TABLE_NAME"], api["CALENDAR_TABLE_NAME"])
+        self.bookings = Bookings(self.store, clock=clock)
+        conflict_detector.use(self.bookings)
+        reminder_scheduler.use(ReminderSchedules(recorder.client("scheduler"), scheduling["SCHEDULE_GROUP"],
+                                                 ScheduleTarget(scheduling["REMINDER_FUNCTION_ARN"],
+                                                                scheduling["SCHEDULER_ROLE_ARN"],
+                                                                scheduling["DEAD_LETTER_QUEUE_ARN"])), clock=clock)
+        reminder_sender.use(Reminders(AppointmentStore(dynamodb, sending["TABLE_NAME"]),
+                                      ReminderPublisher(recorder.client("sns"), sending["TOPIC_ARN"]), clock=clock))
+        stream_arn = boto3.client("dynamodb").describe_table(TableName=api["TABLE_NAME"])["Table"]["LatestStreamArn"]
+        self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)  # the mapping's calls are not ours
+        self.routes = routes_from_template()
+        self.modules = (conflict_detector, reminder_scheduler, reminder_sender)
+
+    def http(self, method: str, path: str, body: dict | None = None, query: str = "",
+             headers: dict | None = None) -> tuple[int, dict]:
+        route, params = find_route(self.routes, method, path)
+        event = proxy_event(route, path, params, query=query, headers={"Content-Type": "application/json",
+                                                                        **(headers or {})},
+                            body=json.dumps(body) if body is not None else None)
+        result = self.modules[0].handler(event, LambdaContext("ConflictDetector-bench"))
+        return result["statusCode"], json.loads(result["body"])
+
+    def drain_stream(self) -> list[dict]:
+        return self.pump.poll()
+
+
+def slot(day: int, hour: int, minutes: int = 60) -> tuple[str, str]:
+    start = NOW + timedelta(days=day, hours=hour)
+    return start.strftime(ISO), (start + timedelta(minutes=minutes)).strftime(ISO)
+
+
+def measure_calls(harness: Harness, recorder: AwsRecorder) -> dict[str, dict[str, int]]:
+    import reminder_scheduler
+    import reminder_sender
+
+    results: dict[str, dict[str, int]] = {}
+
+    def run(label: str, action) -> object:
+        with recorder.measuring() as measured:
+            outcome = action()
+        results[label] = measured["calls"]
+        return outcome
+
+    start, end = slot(3, 9)
+    body = {"userId": "calls", "startTime": start, "endTime": end}
+    harness.drain_stream()
+    status, booked = run("book", lambda: harness.http("POST", "/appointments", body))
+    assert status == 201, booked
+    run("book, conflicting (409)", lambda: harness.http("POST", "/appointments", body))
+    keyed = {"userId": "calls", "startTime": slot(4, 9)[0], "endTime": slot(4, 9)[1]}
+    run("book with Idempotency-Key", lambda: harness.http("POST", "/appointments", keyed,
+                                                           headers={"Idempotency-Key": "k1"}))
+    run("book, idempotent replay", lambda: harness.http("POST", "/appointments", keyed,
+                                                         headers={"Idempotency-Key": "k1"}))
+    records = harness.drain_stream()
+    insert = [r for r in records if r["dynamodb"]["Keys"]["appointmentId"]["S"] == booked["appointmentId"]]
+    context = LambdaContext("ReminderScheduler-bench")
+    run("schedule 2 reminders (stream INSERT)", lambda: reminder_scheduler.handler({"Records": insert}, context))
+    new_start, new_end = slot(5, 14)
+    run("reschedule (PATCH)", lambda: harness.http("PATCH", f"/appointments/{booked['appointmentId']}",
+                                                   {"startTime": new_start, "endTime": new_end}))
+    run("list (GET /appointments)", lambda: harness.http("GET", "/appointments", query="userId=calls"))
+    window = f"from={slot(0, 0)[0]}&to={slot(14, 0)[0]}"
+    run("free/busy, 14 days", lambda: harness.http("GET", "/users/calls/busy", query=window))
+    request = {"appointmentId": booked["appointmentId"], "userId": "calls", "minutesBefore": 60,
+               "startTime": new_start, "reminderType": "1_hour"}
+    run("send 1 reminder", lambda: reminder_sender.handler(request, LambdaContext("ReminderSender-bench")))
+    run("send it again (duplicate delivery)",
+        lambda: reminder_sender.handler(request, LambdaContext("ReminderSender-bench")))
+    run("cancel (DELETE)", lambda: harness.http("DELETE", f"/appointments/{booked['appointmentId']}"))
+    return results
+
+
+def measure_capacity(harness: Harness, recorder: AwsRecorder, clock) -> list[dict]:
+    """One booking's units when the user has 10 or 10,000 appointments, in the past year or the coming one."""
+    from appointments.domain import Interval, new_appointment
+
+    tables = {harness.store.table}  # the appointments table carries the GSI (projection ALL)
+    rows = []
+    for where in ("past year", "coming year"):
+        for count in (10, 10_000):
+            user = f"cap-{where[0]}-{count}"
+            step = timedelta(days=365) / count
+            origin = NOW - timedelta(days=365) if where == "past year" else NOW + timedelta(days=1)
+            appointments = []
+            for i in range(count):
+                start = origin + step * i
+                appointment = new_appointment({"userId": user, "startTime": start.strftime(ISO),
+                                               "endTime": (start + timedelta(minutes=30)).strftime(ISO)},
+                                              appointment_id=f"{user}-{i:05d}", now=start - timedelta(days=1))
+                appointments.append(appointment)
+            harness.store.bulk_load(appointments)
+            # A 15-minute booking on a free slot of a day inside the range (the seeded ones leave 22-minute gaps).
+            day_start = NOW + timedelta(days=183 if where == "coming year" else 1, hours=12)
+            same_day = [a.interval for a in appointments if a.interval.start.date() == day_start.date()]
+            start = day_start
+            while any(Interval(start, start + timedelta(minutes=15)).overlaps(t) for t in same_day):
+                start += timedelta(minutes=1)
+            body = {"userId": user, "startTime": start.strftime(ISO),
+                    "endTime": (start + timedelta(minutes=15)).strftime(ISO)}
+            with recorder.measuring() as measured:
+                status, result = harness.http("POST", "/appointments", body)
+            assert status == 201, result
+            reads, writes = capacity_units(measured["exchanges"], tables)
+            rows.append({"where": where, "count": count, "reads": reads, "writes": writes, "same_day": len(same_day),
+                         "calls": measured["calls"]})
+    return rows
+
+
+# -- cold imports -------------------------------------------------------------------------------------------
+
+def measure_cold_imports(runs: int = RUNS) -> dict[str, float]:
+    modules = ["boto3", "conflict_detector", "reminder_scheduler", "reminder_sender"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    samples: dict[str, list[float]] = {m: [] for m in modules}
+    for _ in range(runs):
+        for module in random.sample(modules, len(modules)):  # interleaved, in a new order each round
+            code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+            output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+            samples[module].append(float(output.stdout))
+    return {m: statistics.median(v) for m, v in samples.items()}
+
+
+# -- throughput against make run ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_throughput(clients_list: list[int], seconds: float) -> list[dict]:
+    port, moto_port = free_port(), free_port()
+    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "WORKERS": os.environ.get("WORKERS", "4")}
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ACCOUNT_ID_ENDPOINT_MODE"):
+        env.pop(variable, None)
+    stack = subprocess.Popen([sys.executable, str(HERE / "run_local.py")], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        for line in stack.stdout:
+            if "ready on" in line:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("make run did not come up")
+        threading.Thread(target=lambda: [None for _ in stack.stdout], daemon=True).start()
+        return [run_load(port, moto_port, n, seconds, round_number) for round_number, n in enumerate(clients_list)]
+    finally:
+        stack.terminate()
+        stack.wait(timeout=30)
+
+
+def run_load(port: int, moto_port: int, clients: int, seconds: float, round_number: int) -> dict:
+    api = f"http://127.0.0.1:{port}/appointments"
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+    day = 30 + round_number  # each round contends on its own day
+    barrier = threading.Barrier(clients)
+
+    def client(index: int) -> None:
+        contended = index % 2 == 0
+        user = f"hot-{clients}" if contended else f"cold-{clients}-{index}"
+        barrier.wait()
+        stop = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < stop:
+            if contended:  # one-hour slots starting within the same hour: every pair overlaps
+                start = NOW + timedelta(days=day, hours=10, minutes=random.randrange(60))
+            else:
+                start = NOW + timedelta(days=day, hours=n % 20) + timedelta(days=n // 20)
+            n += 1
+            body = json.dumps({"userId": user, "startTime": start.strftime(ISO),
+                               "endTime": (start + timedelta(hours=1)).strftime(ISO), "reminders": []}).encode()
+            request = urllib.request.Request(api, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            began = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (loopback)
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:  # a reset or refused connection is a failed request, counted as such
+                status = 599
+            with lock:
+                results.append((status, time.perf_counter() - began))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    elapsed = time.perf_counter() - began
+    statuses = Counter(status for status, _ in results)
+    latencies = sorted(latency for _, latency in results)
+    return {"clients": clients, "seconds": elapsed, "requests": len(results), "booked": statuses[201],
+            "conflicts": statuses[409], "errors": sum(c for s, c in statuses.items() if s >= 500),
+            "p50": statistics.median(latencies) if latencies else 0.0,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0,
+            "double_bookings": double_bookings(moto_port)}
+
+
+def double_bookings(moto_port: int) -> int:
+    """Pairs of overlapping scheduled appointments of one user, across the whole table."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 (moto)
+    intervals: dict[str, list[tuple[str, str]]] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName="AppointmentsTable-local"):
+        for item in page["Items"]:
+            if item["status"]["S"] == "scheduled":
+                intervals.setdefault(item["userId"]["S"], []).append((item["startTime"]["S"], item["endTime"]["S"]))
+    overlaps = 0
+    for spans in intervals.values():
+        spans.sort()
+        overlaps += sum(1 for (_, end), (start, _) in itertools.pairwise(spans) if start < end)
+    return overlaps
+
+
+# -- report ----------------------------------------------------------------------------------------------------
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    return (f"{cpu or 'unknown CPU'}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}")
+
+
+def fmt_calls(calls: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"
+
+
+def report(calls, capacity, imports, zip_package, throughput) -> tuple[str, str]:
+    rows = [("AWS calls per operation (synchronous path, counted by botocore hooks)", "", "")]
+    for label, counted in calls.items():
+        rows.append((f"  {label}", str(sum(counted.values())), fmt_calls(counted)))
+    rows.append(("  original design, book (from its code)", str(sum(SEED_CALLS.values())), fmt_calls(SEED_CALLS)))
+    rows.append(("Capacity units of one booking (computed from item sizes)", "", ""))
+    by_key = {(r["where"], r["count"]): r for r in capacity}
+    for row in capacity:
+        rows.append((f"  {row['count']:,} appointments over the {row['where']}",
+                     f"{row['reads']:g} RRU / {row['writes']:g} WRU",
+                     f"{row['same_day']} already on the booked day"))
+    for where in ("past year", "coming year"):
+        small, large = by_key[(where, 10)], by_key[(where, 10_000)]
+        ratio = f"reads {large['reads'] / small['reads']:.2f}, writes {large['writes'] / small['writes']:.2f}"
+        rows.append((f"  ratio 10,000 : 10 ({where})", ratio, "target ≤ 1.1"))
+    rows.append((f"Cold import, median of {RUNS} fresh processes", "", ""))
+    for module, seconds in imports.items():
+        ratio = seconds / imports["boto3"]
+        rows.append((f"  import {module}", f"{seconds * 1000:.0f} ms", f"{ratio:.2f} x bare import boto3"))
+    rows.append(("Lambda zip", f"{zip_package.size / 1024:.0f} KiB", f"sha256 {zip_package.sha256[:16]}…"))
+    rows.append((f"Local throughput via make run, {SECONDS:g} s per row (moto-bound, not an AWS figure)", "", ""))
+    for row in throughput:
+        rows.append((f"  {row['clients']} concurrent clients",
+                     f"{row['booked'] / row['seconds']:.1f} bookings/s",
+                     f"{row['requests']} requests, p50 {row['p50'] * 1000:.0f} ms, p99 {row['p99'] * 1000:.0f} ms, "
+                     f"{row['conflicts']} x 409, {row['errors']} x 5xx, double bookings {row['double_bookings']}"))
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    text = "\n".join(f"{a:<{width}}  {b:<{value_width}}  {c}".rstrip() for a, b, c in rows)
+    markdown = "\n".join(["| measure | value | detail |", "|---|---|---|",
+                          *(f"| {a.strip() if b or c else f'**{a}**'} | {b} | {c} |" for a, b, c in rows)])
+    return text, markdown
+
+
+METHOD = """## Method
+
+`make bench` runs `scripts/bench.py`; every figure below comes from one run of it.
+
+- **AWS calls** are counted with botocore's `before-call` event on the clients the handlers use, by
+  service and API name, while the real handlers run behind proxy events against the real template
+  deployed into in-process moto. The stream's own `GetRecords` polling (done by the event source
+  mapping, not by our code) is not counted. The original design's figure is read from its code: 2 GSI
+  queries, 1 PutItem, PutRule + PutTargets for each of 2 reminders, and 1 PutMetricData.
+- **Capacity units**: moto returns a constant `ConsumedCapacity`, so the units are computed from the
+  items really read and written, with DynamoDB's published rules: a strongly consistent read costs
+  1 RRU per 4 KB of each item (at least 1, also for a key with no item); a transactional write costs
+  2 WRU per 1 KB of each item; the appointment's write to the `UserAppointmentsIndex` GSI (projection
+  ALL) costs 1 WRU per 1 KB. 10 or 10,000 appointments are loaded for one user, spread evenly over the
+  past year (history) or over the coming year (a dense future calendar), and one more is booked.
+- **Cold import**: each module is imported in a fresh `python -c` process, timed with `perf_counter`
+  around the import, `BENCH_RUNS` times in a shuffled order; the medians are compared with a bare
+  `import boto3` measured in the same run.
+- **Throughput**: `make run` is started (`WORKERS=4` function instances) and N client threads post
+  bookings for `BENCH_SECONDS` each. Even-numbered clients all book one user into one-hour slots that
+  start within the same hour (every pair overlaps, so all but one must get 409); odd-numbered clients
+  book disjoint slots for their own user. Double bookings are counted afterwards from the table.
+  moto deep-copies the tables inside every `TransactWriteItems`, so these numbers measure moto on
+  this machine, not DynamoDB.
+"""
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    def clock() -> datetime:
+        return NOW
+
+    started = time.perf_counter()
+    progress("deploying the template into in-process moto ...")
+    # The handlers' EMF metric lines go to stdout, as in Lambda; keep them out of the report.
+    with in_process_stack() as (outputs, functions), contextlib.redirect_stdout(io.StringIO()):
+        recorder = AwsRecorder()
+        harness = Harness(outputs, functions, recorder, clock)
+        progress("counting AWS calls ...")
+        calls = measure_calls(harness, recorder)
+        progress("computing capacity units at 10 and 10,000 appointments ...")
+        capacity = measure_capacity(harness, recorder, clock)
+    progress(f"timing cold imports ({RUNS} runs) ...")
+    imports = measure_cold_imports()
+    zip_package = package.build()
+    progress(f"load against make run: {CLIENTS} clients, {SECONDS:g} s each ...")
+    throughput = measure_throughput(CLIENTS, SECONDS)
+    text, markdown = report(calls, capacity, imports, zip_package, throughput)
+    print("\n" + text)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    document = "\n".join([
+        "# Benchmarks", "",
+        f"Run of {stamp} on {machine()}, in {time.perf_counter() - started:.0f} s. Regenerate with `make bench`.",
+        "", "## Results", "", markdown, "", METHOD,
+        "## Reading the results", "",
+        "- The synchronous booking path is one `BatchGetItem` (strongly consistent) and one",
+        "  `TransactWriteItems`, and no metric call: metrics go out as EMF log lines. Reminders cost",
+        "  nothing on that path; they are scheduled from the table stream.",
+        "- History does not change a booking's cost: appointments on other days are never read.",
+        "  What can grow is the one bucket of the booked day: a user with dozens of appointments on that",
+        "  very day makes the bucket item larger than 1 KB, and its transactional write costs more WRU.",
+        "  Reads stay at one unit per bucket up to 4 KB (about 50 appointments on one day).",
+        "- With one client, that client is the contended one: after its first booking every attempt",
+        "  rightly gets 409, so the row shows request latency, not booking throughput. Throughput falls",
+        "  from 8 to 32 clients because moto copies every table inside each transaction and the table",
+        "  grows during the run; on DynamoDB the booking path does not slow with table size.",
+        "- `docs/SCALING.md` turns these counts into limits and cost per million bookings.", ""])
+    (ROOT / "docs" / "BENCHMARKS.md").write_text(document)
+    print(f"\nwrote docs/BENCHMARKS.md ({time.perf_counter() - started:.0f} s)")
+    failures = [row for row in throughput if row["double_bookings"] or row["errors"]]
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The benchmark's capacity arithmetic, checked on items whose sizes are known by hand."""
+
+from bench import capacity_units, item_size
+
+
+def test_item_size_follows_dynamodb_rules():
+    # name lengths + values: "id" 2 + "abc" 3; "n" 1 + 12345 (5 digits -> 3+1); "ok" 2 + bool 1
+    assert item_size({"id": {"S": "abc"}, "n": {"N": "12345"}, "ok": {"BOOL": True}}) == 5 + 5 + 3
+    # a map: 3 overhead + per entry (key + value + 1)
+    assert item_size({"m": {"M": {"a": {"S": "xy"}}}}) == 1 + 3 + (1 + 2 + 1)
+
+
+def test_consistent_batch_reads_cost_one_unit_per_4kb_and_one_per_missing_key():
+    big = {"k": {"S": "x" * 5000}}
+    exchange = ("BatchGetItem", {"RequestItems": {"T": {"Keys": [{}, {}, {}]}}}, {"Responses": {"T": [big]}})
+    assert capacity_units([exchange], set()) == (2 + 2, 0)
+
+
+def test_transactional_writes_cost_two_units_per_kb_plus_the_index():
+    item = {"k": {"S": "x" * 1500}}  # 1 + 1500 bytes: 2 KB
+    exchange = ("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "A", "Item": item}},
+                                                         {"Put": {"TableName": "B", "Item": item}}]}, {})
+    assert capacity_units([exchange], {"A"}) == (0, 2 * 2 + 2 + 2 * 2)
