@@ -18,6 +18,7 @@ from appointments.bookings import Bookings, Caller
 from appointments.domain import parse_json_object
 from appointments.errors import AppointmentError, Conflict, ValidationError
 from appointments.settings import ApiSettings
+from appointments.wiring import Lazy
 
 logger = Logger()
 metrics = Metrics()
@@ -25,26 +26,17 @@ app = APIGatewayRestResolver()
 # GET requests emit no metrics; Powertools would warn about that on every one of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-_bookings: Bookings | None = None
+def build_bookings() -> Bookings:
+    import boto3
+
+    from appointments.store import AppointmentStore
+
+    settings = ApiSettings.from_environment()
+    return Bookings(AppointmentStore(boto3.client("dynamodb"), settings.table_name, settings.calendar_table_name))
 
 
-def use(bookings: Bookings) -> None:
-    """Hand in the Bookings to serve with (tests, the local gateway); otherwise one is built lazily."""
-    global _bookings
-    _bookings = bookings
-
-
-def bookings() -> Bookings:
-    global _bookings
-    if _bookings is None:
-        import boto3
-
-        from appointments.store import AppointmentStore
-
-        settings = ApiSettings.from_environment()
-        _bookings = Bookings(AppointmentStore(boto3.client("dynamodb"), settings.table_name,
-                                              settings.calendar_table_name))
-    return _bookings
+bookings = Lazy(build_bookings)
+use = bookings.use  # hand in the Bookings to serve with (tests, the local gateway)
 
 
 def caller() -> Caller:

@@ -18,39 +18,45 @@ from appointments.domain import UTC, schedule_changes
 from appointments.reminders import ReminderSchedules, ScheduleTarget
 from appointments.settings import SchedulerSettings
 from appointments.store import appointment_from_item
+from appointments.wiring import Lazy
 
 logger = Logger()
 # A wholly failed batch is reported item by item, like a partly failed one: one retry path.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
-_schedules: ReminderSchedules | None = None
-_clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+def build_schedules() -> ReminderSchedules:
+    import boto3
+
+    settings = SchedulerSettings.from_environment()
+    return ReminderSchedules(boto3.client("scheduler"), settings.schedule_group, ScheduleTarget(
+        settings.reminder_function_arn, settings.scheduler_role_arn, settings.dead_letter_queue_arn))
 
 
-def use(schedules: ReminderSchedules, clock: Callable[[], datetime] | None = None) -> None:
-    """Hand in the schedules adapter (tests, local mode); otherwise one is built lazily."""
-    global _schedules, _clock
-    _schedules = schedules
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+schedules = Lazy(build_schedules)
+_clock: Lazy[Callable[[], datetime]] = Lazy(lambda: utc_now)
+
+
+def use(adapter: ReminderSchedules, clock: Callable[[], datetime] | None = None) -> None:
+    """Hand in the schedules adapter, and optionally a clock (tests, local mode)."""
+    schedules.use(adapter)
     if clock:
-        _clock = clock
+        _clock.use(clock)
 
 
-def schedules() -> ReminderSchedules:
-    global _schedules
-    if _schedules is None:
-        import boto3
-
-        settings = SchedulerSettings.from_environment()
-        _schedules = ReminderSchedules(boto3.client("scheduler"), settings.schedule_group, ScheduleTarget(
-            settings.reminder_function_arn, settings.scheduler_role_arn, settings.dead_letter_queue_arn))
-    return _schedules
+def now() -> datetime:
+    return _clock()()
 
 
 def record_handler(record: DynamoDBRecord) -> None:
     images = record.raw_event["dynamodb"]
     old = appointment_from_item(images["OldImage"]) if "OldImage" in images else None
     new = appointment_from_item(images["NewImage"]) if "NewImage" in images else None
-    to_put, to_delete = schedule_changes(old, new, _clock())
+    to_put, to_delete = schedule_changes(old, new, now())
     appointment_id = (new or old).appointment_id
     for reminder in to_put:
         schedules().put(new, reminder)

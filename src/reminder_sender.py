@@ -13,31 +13,24 @@ from aws_lambda_powertools.metrics import MetricUnit
 from appointments.domain import reminder_type
 from appointments.reminders import ReminderPublisher, ReminderRequest, Reminders
 from appointments.settings import SenderSettings
+from appointments.wiring import Lazy
 
 logger = Logger()
 metrics = Metrics()
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-_reminders: Reminders | None = None
+def build_reminders() -> Reminders:
+    import boto3
+
+    from appointments.store import AppointmentStore
+
+    settings = SenderSettings.from_environment()
+    return Reminders(AppointmentStore(boto3.client("dynamodb"), settings.table_name),
+                     ReminderPublisher(boto3.client("sns"), settings.topic_arn))
 
 
-def use(reminders: Reminders) -> None:
-    """Hand in the Reminders to deliver with (tests, local mode); otherwise one is built lazily."""
-    global _reminders
-    _reminders = reminders
-
-
-def reminders() -> Reminders:
-    global _reminders
-    if _reminders is None:
-        import boto3
-
-        from appointments.store import AppointmentStore
-
-        settings = SenderSettings.from_environment()
-        _reminders = Reminders(AppointmentStore(boto3.client("dynamodb"), settings.table_name),
-                               ReminderPublisher(boto3.client("sns"), settings.topic_arn))
-    return _reminders
+reminders = Lazy(build_reminders)
+use = reminders.use  # hand in the Reminders to deliver with (tests, local mode)
 
 
 @logger.inject_lambda_context
