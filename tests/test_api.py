@@ -422,3 +422,28 @@ def test_bulk_loaded_appointments_behave_like_booked_ones(api, store, clock):
     assert (clash.status, clash.body["conflicts"][0]["appointmentId"]) == (409, "loaded-1")
     assert api.delete("/appointments/loaded-1").status == 200
     assert api.post(body=booking(start="2026-12-02T01:00:00Z", end="2026-12-02T03:00:00Z")).status == 201
+
+
+def test_a_transaction_refused_for_a_non_race_reason_is_a_500_not_a_retry_loop(store, clock):
+    from botocore.exceptions import ClientError
+
+    from appointments.store import AppointmentStore
+
+    class TooLarge:
+        def __init__(self, client):
+            self._client, self.transactions = client, 0
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+        def transact_write_items(self, **_):
+            self.transactions += 1
+            error = ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                                 "CancellationReasons": [{"Code": "ValidationException"}, {"Code": "None"}]},
+                                "TransactWriteItems")
+            raise self._client.exceptions.TransactionCanceledException(error.response, "TransactWriteItems")
+
+    failing = TooLarge(store.dynamodb)
+    conflict_detector.use(Bookings(AppointmentStore(failing, store.table, store.calendar), clock=clock))
+    response = Api().post(body=booking())
+    assert (response.status, response.error, failing.transactions) == (500, "InternalError", 1)

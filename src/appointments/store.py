@@ -32,6 +32,8 @@ from appointments.errors import StaleRead, ValidationError
 USER_INDEX = "UserAppointmentsIndex"
 BUCKET_TTL = timedelta(days=40)  # past buckets only serve free/busy look-backs
 MAX_DURATION_DAYS = 7
+# Cancellation reasons that mean "another writer got there first"; "None" marks the items that passed.
+RACE_REASONS = {"ConditionalCheckFailed", "TransactionConflict", "None"}
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -132,7 +134,10 @@ class AppointmentStore:
         try:
             self.dynamodb.transact_write_items(TransactItems=items)
         except self.dynamodb.exceptions.TransactionCanceledException as error:
-            raise StaleRead(str(error)) from error
+            reasons = {r.get("Code", "None") for r in error.response.get("CancellationReasons", [])}
+            if reasons <= RACE_REASONS:  # a concurrent change: re-read and decide again
+                raise StaleRead(str(error)) from error
+            raise  # anything else (an item too large, a bad request) is a real failure
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
         if previous is None:
