@@ -165,18 +165,9 @@ def in_process_stack():
     for variable in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(variable, None)
     with mock_aws():
-        import boto3
+        from local_aws import deploy_into_moto
 
-        import deploy
-
-        outputs = deploy.Deployer(deploy.Config(env=ENV, stack_name="bench", poll_seconds=0.05),
-                                  out=lambda line: None).deploy()
-        boto3.client("scheduler").create_schedule_group(Name=outputs["ReminderScheduleGroupName"])
-        functions = {}
-        for name in ("ConflictDetector", "ReminderScheduler", "ReminderSender"):
-            functions[name] = boto3.client("lambda").get_function_configuration(
-                FunctionName=f"{name}-{ENV}")["Environment"]["Variables"]
-        yield outputs, functions
+        yield deploy_into_moto(ENV, "bench")
 
 
 class Harness:

@@ -1,6 +1,9 @@
 """What moto stores but does not run: the stream-to-Lambda mapping, and Scheduler firing schedules.
 
-Used by the local stack (``make run``) and by the tests, so both exercise the same delivery rules:
+Used by the local stack (``make run``), the benchmark and the tests, so all exercise the same rules:
+
+* ``deploy_into_moto`` deploys template.json with the real deploy code, creates what moto's
+  CloudFormation skips, and returns each function's environment as the stack configured it.
 
 * ``StreamPump`` reads the table stream with ``get_records`` and hands batches, in Lambda's event
   format, to the consumer. A reported batch item failure is retried from that record on, as an
@@ -73,6 +76,29 @@ class StreamPump:
         else:
             self._pending = batch[first:]
         return first
+
+
+FUNCTIONS = ("ConflictDetector", "ReminderSender", "ReminderScheduler")
+
+
+def deploy_into_moto(env: str, stack_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Deploy to whatever moto boto3 points at; return the outputs and, per function, its environment."""
+    import boto3
+
+    import deploy
+
+    outputs = deploy.Deployer(deploy.Config(env=env, stack_name=stack_name, poll_seconds=0.1),
+                              out=lambda line: None).deploy()
+    scheduler = boto3.client("scheduler")
+    group = outputs["ReminderScheduleGroupName"]
+    if group not in [g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]]:
+        scheduler.create_schedule_group(Name=group)  # moto's CloudFormation skips AWS::Scheduler::ScheduleGroup
+    environments = {}
+    for name in FUNCTIONS:
+        function = f"{name}-{env}"
+        variables = boto3.client("lambda").get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        environments[name] = {**variables, "FUNCTION_NAME": function}
+    return outputs, environments
 
 
 AT = re.compile(r"at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)")

@@ -33,6 +33,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "src")]
 
 from gateway import MAX_BODY, dispatch, gateway_error  # noqa: E402
+from local_aws import ScheduleFirer, StreamPump, deploy_into_moto  # noqa: E402
 from proxy_events import LambdaContext, routes_from_template  # noqa: E402
 
 STACK = "appointment-scheduler-local"
@@ -77,8 +78,6 @@ def _reminder_instance(environments: dict[str, dict], tick: float, stop) -> None
     """The stream-to-consumer mapping and Scheduler, for the two reminder functions."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import boto3
-
-    from local_aws import ScheduleFirer, StreamPump
 
     scheduler_env, sender_env = environments["ReminderScheduler"], environments["ReminderSender"]
     os.environ.update({**scheduler_env, **sender_env})
@@ -203,27 +202,6 @@ def print_reminders(sqs, queue_url: str, stop: threading.Event) -> None:
 
 
 # -- putting it together -------------------------------------------------------------------------------------
-
-def deploy_stack(moto_url: str) -> tuple[dict, dict[str, dict]]:
-    """Deploy template.json with the real deploy code; return outputs and each function's environment."""
-    import boto3
-
-    import deploy
-
-    outputs = deploy.Deployer(deploy.Config(env=ENV, stack_name=STACK, poll_seconds=0.2),
-                              out=lambda line: None).deploy()
-    scheduler = boto3.client("scheduler")
-    group = outputs["ReminderScheduleGroupName"]
-    if group not in [g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]]:
-        scheduler.create_schedule_group(Name=group)  # moto's CloudFormation skips AWS::Scheduler::ScheduleGroup
-    environments = {}
-    for name in ("ConflictDetector", "ReminderSender", "ReminderScheduler"):
-        function = f"{name}-{ENV}"
-        variables = boto3.client("lambda").get_function_configuration(FunctionName=function)["Environment"]["Variables"]
-        environments[name] = {**variables, "FUNCTION_NAME": function}
-    return outputs, environments
-
-
 def curl_examples(api: str) -> str:
     start = (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)
     end = start + timedelta(minutes=30)
@@ -268,7 +246,7 @@ def main() -> int:
             print(f"run: the moto server did not start ({ready.strip() or 'no output'})", file=sys.stderr)
             return 1
         log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
-        outputs, environments = deploy_stack(moto_url)
+        outputs, environments = deploy_into_moto(ENV, STACK)
 
         import boto3
         sqs = boto3.client("sqs")
