@@ -19,6 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 import conflict_detector
@@ -55,6 +56,29 @@ def create_table_from_template(client, logical_id: str, env: str = ENV) -> str:
         request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     client.create_table(**request)
     return request["TableName"]
+
+
+class Flaky:
+    """Wraps a real client (a fake, never a patch of boto3): the named operation first fails ``times``
+    times with a ClientError, then passes through like every other operation."""
+
+    def __init__(self, client, operation: str, times: int = 1, code: str = "ThrottlingException",
+                 message: str = "injected"):
+        self._client, self._operation, self._left, self._code, self._message = client, operation, times, code, message
+        self.calls = 0
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name != self._operation:
+            return attribute
+
+        def call(**kwargs):
+            self.calls += 1
+            if self._left > 0:
+                self._left -= 1
+                raise ClientError({"Error": {"Code": self._code, "Message": self._message}}, name)
+            return attribute(**kwargs)
+        return call
 
 
 @pytest.fixture

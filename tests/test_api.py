@@ -8,7 +8,7 @@ import pytest
 
 import conflict_detector
 from appointments.bookings import Bookings
-from conftest import Api, booking
+from conftest import Api, Flaky, booking
 
 # -- book -----------------------------------------------------------------------------------------
 
@@ -371,25 +371,11 @@ def test_with_cognito_another_users_appointment_reads_as_404(as_user):
 
 # -- failures ------------------------------------------------------------------------------------------------------
 
-class FailingDynamoDB:
-    """Wraps a real client; the named operation raises a ClientError, everything else passes through."""
-
-    def __init__(self, client, operation: str):
-        self._client, self._operation = client, operation
-
-    def __getattr__(self, name):
-        if name == self._operation:
-            def fail(**_):
-                from botocore.exceptions import ClientError
-                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "secret detail"}}, name)
-            return fail
-        return getattr(self._client, name)
-
-
 def test_a_dynamodb_error_during_the_conflict_check_is_a_generic_500_and_books_nothing(store, clock, caplog, capsys):
     from appointments.store import AppointmentStore
 
-    failing = AppointmentStore(FailingDynamoDB(store.dynamodb, "batch_get_item"), store.table, store.calendar)
+    broken = Flaky(store.dynamodb, "batch_get_item", times=1000, code="InternalServerError", message="secret detail")
+    failing = AppointmentStore(broken, store.table, store.calendar)
     conflict_detector.use(Bookings(failing, clock=clock))
     response = Api().post(body=booking())
     assert (response.status, response.error) == (500, "InternalError")

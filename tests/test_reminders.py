@@ -21,7 +21,7 @@ from appointments.reminders import (
     ScheduleTarget,
     schedule_name,
 )
-from conftest import ENV, TEMPLATE, Clock, resolve
+from conftest import ENV, TEMPLATE, Clock, Flaky, resolve
 from local_aws import ScheduleFirer, StreamPump
 from proxy_events import LambdaContext
 
@@ -30,27 +30,6 @@ TOPIC = resolve(TEMPLATE["Resources"]["NotificationTopic"]["Properties"]["TopicN
 DLQ = resolve(TEMPLATE["Resources"]["ReminderDeadLetterQueue"]["Properties"]["QueueName"], ENV)
 SENDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:ReminderSender-test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/ReminderSchedulerInvokeRole-test"
-
-
-class Flaky:
-    """Wraps a real client; the named operation fails ``times`` times with a ClientError first."""
-
-    def __init__(self, client, operation: str, times: int = 1, code: str = "ThrottlingException"):
-        self._client, self._operation, self._left, self._code = client, operation, times, code
-        self.calls = 0
-
-    def __getattr__(self, name):
-        attribute = getattr(self._client, name)
-        if name != self._operation:
-            return attribute
-
-        def call(**kwargs):
-            self.calls += 1
-            if self._left > 0:
-                self._left -= 1
-                raise ClientError({"Error": {"Code": self._code, "Message": "injected"}}, name)
-            return attribute(**kwargs)
-        return call
 
 
 class System:
