@@ -56,10 +56,6 @@ def find_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict
     return None
 
 
-def path_exists(routes: list[Route], path: str) -> bool:
-    return any(route.match(path) is not None for route in routes)
-
-
 def proxy_event(route: Route, path: str, path_params: dict[str, str], *, query: str = "",
                 headers: dict[str, str] | None = None, body: bytes | str | None = None,
                 claims: dict | None = None, request_id: str | None = None, source_ip: str = "127.0.0.1") -> dict:
