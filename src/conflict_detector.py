@@ -71,16 +71,19 @@ def query() -> dict[str, str]:
 def book() -> Response:
     body = request_body()
     key = app.current_event.headers.get("Idempotency-Key")
-    metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
+    # An attempt is a booking the service decided: booked, refused as a conflict, or failed (500,
+    # counted in unexpected_error). Invalid input and idempotent replays are not attempts.
     try:
         appointment, replayed = bookings().book(body, caller(), key)
     except Conflict:
+        metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="BookingConflicts", unit=MetricUnit.Count, value=1)
         raise
     headers = {"Location": f"/appointments/{appointment.appointment_id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     else:
+        metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="BookingSuccess", unit=MetricUnit.Count, value=1)
     logger.info("booking accepted", appointment_id=appointment.appointment_id, replayed=replayed)
     return json_response(201, appointment.to_api(), headers)
@@ -141,6 +144,7 @@ def no_route(_: NotFoundError) -> Response:
 def unexpected_error(error: Exception) -> Response:
     logger.exception("request failed")
     if app.current_event.http_method == "POST" and app.current_event.resource == "/appointments":
+        metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="BookingErrors", unit=MetricUnit.Count, value=1)
     return error_response(500, "InternalError", "Something went wrong on our side; retry later, and quote the "
                                                 "requestId if it keeps happening.")

@@ -433,3 +433,18 @@ def test_a_transaction_refused_for_a_non_race_reason_is_a_500_not_a_retry_loop(s
     conflict_detector.use(Bookings(AppointmentStore(failing, store.table, store.calendar), clock=clock))
     response = Api().post(body=booking())
     assert (response.status, response.error, failing.transactions) == (500, "InternalError", 1)
+
+
+def emitted_metrics(output: str) -> list[str]:
+    blobs = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
+    return [m["Name"] for blob in blobs for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+
+
+def test_invalid_bookings_and_replays_are_not_counted_as_attempts(api, capsys):
+    # The success-rate alarm divides BookingSuccess by BookingAttempts: only decided bookings count.
+    api.post(body=booking(end="2026-12-01T08:00:00Z"))
+    api.post(body=booking(), headers={"Idempotency-Key": "m"})
+    api.post(body=booking(), headers={"Idempotency-Key": "m"})
+    names = emitted_metrics(capsys.readouterr().out)
+    assert names.count("BookingAttempts") == 1
+    assert names.count("BookingSuccess") == 1
