@@ -186,7 +186,7 @@ class Harness:
 
         api, scheduling, sending = (functions[n] for n in ("ConflictDetector", "ReminderScheduler", "ReminderSender"))
         dynamodb = recorder.client("dynamodb")
-        self.store = AppointmentStore(dynamodb, api["TABLE_NAME"], api["CALENDAR_TABLE_NAME"])
+        self.store = AppointmentStore(dynamodb, api["TABLE_NAME"], api["CALENDAR_TABLE_NAME"], api["STACK_ID"])
         self.bookings = Bookings(self.store, clock=clock)
         conflict_detector.use(self.bookings)
         reminder_scheduler.use(ReminderSchedules(recorder.client("scheduler"), scheduling["SCHEDULE_GROUP"],

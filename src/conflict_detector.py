@@ -32,7 +32,8 @@ def build_bookings() -> Bookings:
     from appointments.store import AppointmentStore
 
     settings = ApiSettings.from_environment()
-    return Bookings(AppointmentStore(boto3.client("dynamodb"), settings.table_name, settings.calendar_table_name))
+    return Bookings(AppointmentStore(boto3.client("dynamodb"), settings.table_name, settings.calendar_table_name,
+                                     cursor_key=settings.stack_id))
 
 
 bookings = Lazy(build_bookings)

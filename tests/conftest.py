@@ -105,7 +105,8 @@ def dynamodb(aws):
 
 @pytest.fixture
 def store(dynamodb) -> AppointmentStore:
-    return AppointmentStore(dynamodb, table_name("AppointmentsTable"), table_name("CalendarTable"))
+    return AppointmentStore(dynamodb, table_name("AppointmentsTable"), table_name("CalendarTable"),
+                            cursor_key="arn:aws:cloudformation:us-east-1:123456789012:stack/test/1")
 
 
 class Clock:

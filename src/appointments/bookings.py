@@ -27,6 +27,7 @@ from appointments.domain import (
     new_appointment,
     parse_instant,
     request_fingerprint,
+    require_future,
     validate_user_id,
 )
 from appointments.errors import (
@@ -107,6 +108,8 @@ class Bookings:
             fingerprint = request_fingerprint(body)
         proposed = replace(new_appointment(body, appointment_id=appointment_id, now=self.clock()),
                            request_hash=fingerprint)
+        if fingerprint is None:  # with a key, a replay is looked up before the clock is consulted
+            require_future(proposed.interval, self.clock())
         replayed = False
 
         def attempt() -> Appointment:
@@ -119,6 +122,8 @@ class Bookings:
                                                "use a new key for a new booking.")
                 replayed = True
                 return snapshot.appointment
+            if fingerprint:
+                require_future(proposed.interval, self.clock())
             self._refuse_conflicts(proposed, snapshot.slots())
             self.store.commit(proposed, snapshot)
             return proposed
@@ -212,6 +217,6 @@ def _only(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
 
 
 def _int_param(value: str, name: str, low: int, high: int) -> int:
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise ValidationError(f"{name} must be a whole number from {low} to {high}.", name)
     return int(value)

@@ -5,13 +5,15 @@ Nothing here touches AWS or the environment, so all of it is tested without moto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from importlib import resources
+from zoneinfo import ZoneInfo
 
 from appointments.errors import ValidationError
 
@@ -19,6 +21,9 @@ UTC = UTC
 MAX_DURATION = timedelta(days=7)
 MAX_BODY_BYTES = 16 * 1024
 MAX_DETAILS_BYTES = 4 * 1024
+MAX_DETAILS_KEY = 128
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # every time, in a body or a query, lies in [EARLIEST, LATEST]
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 MAX_REMINDERS = 5
 MAX_REMINDER_MINUTES = 40320  # 28 days
 DEFAULT_REMINDERS = (1440, 60)
@@ -32,7 +37,7 @@ SCHEDULED, CANCELLED = "scheduled", "cancelled"
 # -- instants and intervals -------------------------------------------------------------------
 
 def format_instant(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_stored_instant(value: str) -> datetime:
@@ -40,14 +45,23 @@ def parse_stored_instant(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+@functools.cache
+def zone_names() -> frozenset[str]:
+    """The tz database's list of zones, as the bundled tzdata package ships it.
+
+    Only these names are accepted: the file system under the zone path also holds directories
+    (``Europe``), ``localtime`` and the ``posix/`` and ``right/`` trees, which are not zones.
+    """
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
+
+
 def parse_zone(value: object, field_name: str = "timeZone") -> ZoneInfo:
-    if not isinstance(value, str) or not value or len(value) > 64:
+    if not isinstance(value, str) or not value:
         raise ValidationError(f"{field_name} must be an IANA time zone name such as Europe/Berlin.", field_name)
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"{field_name} '{value}' is not a known IANA time zone; "
-                              "use a name such as Europe/Berlin or UTC.", field_name) from None
+    if value not in zone_names():
+        raise ValidationError(f"{field_name} '{value[:64]}' is not an IANA time zone name; "
+                              "use a name such as Europe/Berlin or UTC.", field_name)
+    return ZoneInfo(value)
 
 
 def parse_instant(value: object, field_name: str, zone: ZoneInfo | None = None) -> datetime:
@@ -64,15 +78,23 @@ def parse_instant(value: object, field_name: str, zone: ZoneInfo | None = None) 
     except ValueError:
         raise ValidationError(f"{field_name} '{value}' is not a valid ISO 8601 time; write it {example}.",
                               field_name) from None
-    if parsed.tzinfo is None:
-        if zone is None:
-            raise ValidationError(f"{field_name} '{value}' has no UTC offset; add one ({example}) or give "
-                                  "timeZone to read it in that zone.", field_name)
-        parsed = parsed.replace(tzinfo=zone)
-        if parsed.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed.replace(tzinfo=None):
-            raise ValidationError(f"{field_name} '{value}' does not exist in {zone.key}: the clocks skip it "
-                                  "at a daylight-saving change.", field_name)
-    return parsed.astimezone(UTC).replace(microsecond=0)
+    if parsed.tzinfo is None and zone is None:
+        raise ValidationError(f"{field_name} '{value}' has no UTC offset; add one ({example}) or give "
+                              "timeZone to read it in that zone.", field_name)
+    out_of_range = ValidationError(f"{field_name} '{value}' is out of range: times must lie between "
+                                   f"{format_instant(EARLIEST)} and {format_instant(LATEST)}.", field_name)
+    try:  # near year 1 or 9999 an offset or a zone can carry the instant past what datetime holds
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+            if parsed.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != parsed.replace(tzinfo=None):
+                raise ValidationError(f"{field_name} '{value}' does not exist in {zone.key}: the clocks skip it "
+                                      "at a daylight-saving change.", field_name)
+        instant = parsed.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise out_of_range from None
+    if not EARLIEST <= instant <= LATEST:
+        raise out_of_range
+    return instant
 
 
 @dataclass(frozen=True, order=True)
@@ -210,6 +232,9 @@ def validate_user_id(value: object, field_name: str = "userId") -> str:
 def _validate_details(value: object) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValidationError("details must be an object whose values are strings.", "details")
+    if not all(1 <= len(key) <= MAX_DETAILS_KEY for key in value):
+        raise ValidationError(f"details keys must be 1-{MAX_DETAILS_KEY} characters long; rename or remove "
+                              "the empty or long key.", "details")
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > MAX_DETAILS_BYTES:
         raise ValidationError(f"details is {size} bytes once serialised; the limit is {MAX_DETAILS_BYTES}.",
@@ -230,18 +255,29 @@ def _validate_reminders(value: object) -> tuple[int, ...]:
     return tuple(sorted(value, reverse=True))
 
 
-def _validate_interval(start: datetime, end: datetime, now: datetime) -> Interval:
+def _validate_interval(start: datetime, end: datetime, now: datetime | None = None) -> Interval:
+    """End after start, in the future when ``now`` is given, and at most 7 days long."""
     if end <= start:
         raise ValidationError("endTime must be after startTime.", "endTime")
-    if start <= now:
-        raise ValidationError(f"startTime must be in the future; it is now {format_instant(now)}.", "startTime")
+    if now is not None:
+        require_future(Interval(start, end), now)
     if end - start > MAX_DURATION:
         raise ValidationError("An appointment may last at most 7 days.", "endTime")
     return Interval(start, end)
 
 
+def require_future(interval: Interval, now: datetime) -> None:
+    """The one rule that depends on the clock, kept apart so an idempotent replay is looked up first."""
+    if interval.start <= now:
+        raise ValidationError(f"startTime must be in the future; it is now {format_instant(now)}.", "startTime")
+
+
 def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> Appointment:
-    """Validate a create request into a scheduled appointment (API.md field rules)."""
+    """Validate a create request into a scheduled appointment (API.md field rules).
+
+    Every rule but "startTime in the future" is checked here; the caller applies ``require_future``
+    once it knows the request is not an idempotent replay.
+    """
     _reject_unexpected_fields(body, CREATE_FIELDS)
     for name in ("userId", "startTime", "endTime"):
         if name not in body:
@@ -255,7 +291,7 @@ def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> App
     return Appointment(
         appointment_id=appointment_id,
         user_id=user_id,
-        interval=_validate_interval(start, end, now),
+        interval=_validate_interval(start, end),
         time_zone=zone.key,
         details=_validate_details(body.get("details", {})),
         reminders=_validate_reminders(body.get("reminders", list(DEFAULT_REMINDERS))),

@@ -38,6 +38,7 @@ class _Settings:
 class ApiSettings(_Settings):
     table_name: str = _env("TABLE_NAME")
     calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
+    stack_id: str = _env("STACK_ID")  # keys the list's page tokens (an ARN that API callers never see)
 
 
 @dataclass(frozen=True)

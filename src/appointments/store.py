@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -90,10 +92,14 @@ def _appointment_fields(appointment: Appointment) -> dict:
 
 
 class AppointmentStore:
-    def __init__(self, dynamodb, table_name: str, calendar_table_name: str = ""):
+    """``cursor_key`` authenticates the list's page tokens; the API handler derives it from the stack ID,
+    which callers never see, so a token this API did not issue, or issued for another user, is refused."""
+
+    def __init__(self, dynamodb, table_name: str, calendar_table_name: str = "", cursor_key: str = ""):
         self.dynamodb = dynamodb
         self.table = table_name
         self.calendar = calendar_table_name
+        self.cursors = PageCursors(cursor_key)
 
     # -- conflict control ---------------------------------------------------------------------
     def read_calendar(self, user_id: str, days: Iterable[str], appointment_id: str | None = None
@@ -277,7 +283,7 @@ class AppointmentStore:
                    "Limit": limit}
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
-        start_key = _decode_token(next_token, user_id) if next_token else None
+        start_key = self.cursors.decode(next_token, user_id) if next_token is not None else None
         found: list[Appointment] = []
         while len(found) < limit:
             if start_key:
@@ -289,7 +295,7 @@ class AppointmentStore:
                 break
         page = found[:limit]
         more = len(found) > limit or start_key is not None
-        return page, (_encode_token(page[-1]) if more and page else None)
+        return page, (self.cursors.encode(page[-1], user_id) if more and page else None)
 
     def busy_intervals(self, user_id: str, first_day: str, last_day: str) -> list[Interval]:
         request = {"TableName": self.calendar, "ConsistentRead": True,
@@ -306,19 +312,33 @@ class AppointmentStore:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def _encode_token(last: Appointment) -> str:
-    raw = json.dumps({"a": last.appointment_id, "s": format_instant(last.interval.start)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+class PageCursors:
+    """Opaque ``nextToken`` values: the last appointment of a page, with a MAC over it and the userId."""
 
+    def __init__(self, key: str):
+        self.key = hashlib.sha256(f"appointments page cursor\n{key}".encode()).digest()
 
-def _decode_token(token: str, user_id: str) -> dict:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        appointment_id, start = raw["a"], raw["s"]
-        parse_stored_instant(start)
-        if not isinstance(appointment_id, str):
-            raise TypeError
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        raise ValidationError("nextToken is not a token this API returned; repeat the query without it.",
-                              "nextToken") from None
-    return _to_item({"appointmentId": appointment_id, "userId": user_id, "startTime": start})
+    def _mac(self, user_id: str, payload: str) -> str:
+        digest = hmac.new(self.key, f"{user_id}\n{payload}".encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def encode(self, last: Appointment, user_id: str) -> str:
+        raw = json.dumps({"a": last.appointment_id, "s": format_instant(last.interval.start)}, separators=(",", ":"))
+        payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return f"{payload}.{self._mac(user_id, payload)}"
+
+    def decode(self, token: str, user_id: str) -> dict:
+        refused = ValidationError("nextToken is not a token this API returned for this userId's query; repeat "
+                                  "the query without it.", "nextToken")
+        payload, _, mac = token.partition(".")
+        if not hmac.compare_digest(mac.encode(), self._mac(user_id, payload).encode()):
+            raise refused
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            appointment_id, start = raw["a"], raw["s"]
+            parse_stored_instant(start)
+            if not isinstance(appointment_id, str):
+                raise TypeError
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            raise refused from None
+        return _to_item({"appointmentId": appointment_id, "userId": user_id, "startTime": start})
