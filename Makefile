@@ -62,6 +62,6 @@ destroy: $(VENV)/.installed ## Delete the stack (the artifacts bucket is kept)
 bench: $(VENV)/.installed ## Measure calls, capacity, cold import, zip size, local throughput; writes docs/BENCHMARKS.md
 	$(PY) scripts/bench.py
 
-clean: ## Remove build output and caches (keeps the virtual environments)
+clean: ## Remove build output and caches (keeps the virtual environments and their caches)
 	rm -rf build dist .pytest_cache .ruff_cache .hypothesis
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . \( -path './.venv*' -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -10,13 +10,17 @@ Configuration comes from the environment, so ``make deploy`` and the local emula
                     only for ENV=prod, so `make destroy` removes a dev stack's tables)
   AWS_ENDPOINT_URL  honoured by boto3 itself; point it at a moto server to deploy locally
 
-Deploy builds the zip (scripts/package.py), creates the bucket if needed, uploads the zip under its
-content hash, then runs create_stack or update_stack and prints stack events until it settles.
-"No updates are to be performed" is a success. Every failure exits non-zero with a reason.
+Deploy builds the zip (scripts/package.py), creates the bucket if needed, uploads the zip and the
+template under their content hashes, then runs create_stack or update_stack with the template's S3
+URL (a TemplateBody is limited to 51,200 bytes, a TemplateURL to 1 MB) and prints stack events until
+it settles. After an update it publishes a new API deployment to stage prod, because a stage keeps
+serving the snapshot it was given until then. "No updates are to be performed" is a success. Every
+failure exits non-zero with a reason.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -31,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import package
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.json"
+TEMPLATE_URL_LIMIT = 1024 * 1024  # CloudFormation's limit for a template read from S3
+STAGE = "prod"
 SETTLED = ("_COMPLETE", "_FAILED")
 FAILED_STATES = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE",
                  "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_FAILED"}
@@ -69,6 +75,7 @@ class Deployer:
         session = session or boto3.Session(region_name=config.region)
         self.s3 = session.client("s3")
         self.cfn = session.client("cloudformation")
+        self.apigateway = session.client("apigateway")
         self.sts = session.client("sts")
         self.out = out
 
@@ -107,19 +114,29 @@ class Deployer:
                 f"cannot create artifacts bucket {bucket}: {error.response['Error']['Message']}. "
                 "Grant s3:CreateBucket and s3:PutBucketPublicAccessBlock, or set CODE_BUCKET.") from error
 
-    def upload(self, built: package.Package, bucket: str) -> None:
+    def upload(self, path: Path, bucket: str, key: str, what: str = "code") -> None:
         try:
-            self.s3.head_object(Bucket=bucket, Key=built.s3_key)
-            self.out(f"code s3://{bucket}/{built.s3_key} already uploaded")
+            self.s3.head_object(Bucket=bucket, Key=key)
+            self.out(f"{what} s3://{bucket}/{key} already uploaded")
             return
         except ClientError as error:
             if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-                raise DeployError(f"cannot read s3://{bucket}/{built.s3_key}: {error}") from error
-        self.out(f"uploading {built.size} bytes to s3://{bucket}/{built.s3_key}")
+                raise DeployError(f"cannot read s3://{bucket}/{key}: {error}") from error
+        self.out(f"uploading {path.stat().st_size} bytes to s3://{bucket}/{key}")
         try:
-            self.s3.upload_file(str(built.path), bucket, built.s3_key)
+            self.s3.upload_file(str(path), bucket, key)
         except (ClientError, boto3.exceptions.S3UploadFailedError) as error:
             raise DeployError(f"cannot upload to s3://{bucket}: {error}. Grant s3:PutObject on it.") from error
+
+    def upload_template(self, bucket: str) -> str:
+        """Upload template.json under its content hash; return the URL CloudFormation reads it from."""
+        data = TEMPLATE.read_bytes()
+        if len(data) > TEMPLATE_URL_LIMIT:
+            raise DeployError(f"template.json is {len(data)} bytes; CloudFormation reads at most "
+                              f"{TEMPLATE_URL_LIMIT} from S3. Split it into nested stacks.")
+        key = f"templates/template-{hashlib.sha256(data).hexdigest()}.json"
+        self.upload(TEMPLATE, bucket, key, what="template")
+        return template_url(bucket, self.config.region, key)
 
     # -- stack -------------------------------------------------------------------------------
     def stack_status(self) -> str | None:
@@ -135,14 +152,15 @@ class Deployer:
         built = package.build()
         bucket = self.bucket_name()
         self.ensure_bucket(bucket)
-        self.upload(built, bucket)
+        self.upload(built.path, bucket, built.s3_key)
+        url = self.upload_template(bucket)
         parameters = {"EnvironmentSuffix": self.config.env, "CodeBucket": bucket, "CodeKey": built.s3_key,
                       # Production keeps its tables when the stack goes; other stacks clean up fully.
                       "RetainData": "true" if self.config.env == "prod" else "false",
                       **self.config.parameters}
         request = {
             "StackName": self.config.stack_name,
-            "TemplateBody": TEMPLATE.read_text(),
+            "TemplateURL": url,
             "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
             "Capabilities": ["CAPABILITY_NAMED_IAM"],
         }
@@ -169,7 +187,21 @@ class Deployer:
         final = self.wait(since)
         if final not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             raise DeployError(f"stack {self.config.stack_name} ended in {final}. {self.failure_reasons()}")
+        if final == "UPDATE_COMPLETE":
+            self.publish_api()
         return self.outputs()
+
+    def publish_api(self) -> str:
+        """Point stage prod at a new snapshot of the API, so an update's methods and authorization take effect.
+
+        An AWS::ApiGateway::Deployment is made once, at create time; without this step a changed
+        AuthMode or a new route would be stored but never served.
+        """
+        deployment = self.apigateway.create_deployment(
+            restApiId=self.outputs()["ApiId"], stageName=STAGE,
+            description=f"stack update at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+        self.out(f"published API deployment {deployment['id']} to stage {STAGE}")
+        return deployment["id"]
 
     def is_unchanged(self, request: dict) -> bool:
         """True when the stack already runs this template with these parameters.
@@ -179,11 +211,10 @@ class Deployer:
         """
         name = self.config.stack_name
         deployed = self.cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+        proposed = TEMPLATE.read_text()
         if isinstance(deployed, dict):  # boto3 decodes JSON template bodies
             deployed = json.dumps(deployed, sort_keys=True)
-            proposed = json.dumps(json.loads(request["TemplateBody"]), sort_keys=True)
-        else:
-            proposed = request["TemplateBody"]
+            proposed = json.dumps(json.loads(proposed), sort_keys=True)
         stack = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
         current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
         wanted = {p["ParameterKey"]: p["ParameterValue"] for p in request["Parameters"]}
@@ -235,6 +266,10 @@ class Deployer:
     def outputs(self) -> dict[str, str]:
         stack = self.cfn.describe_stacks(StackName=self.config.stack_name)["Stacks"][0]
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def template_url(bucket: str, region: str, key: str) -> str:
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
 def curl_example(outputs: dict[str, str], region: str) -> str:

@@ -74,12 +74,56 @@ def test_deploy_into_a_moto_server_creates_the_stack_and_a_second_deploy_is_a_no
     assert "already uploaded" in second.stdout
     assert len(cfn.describe_stack_events(StackName="appointments-ci")["StackEvents"]) == events_before
 
+    # The template went through S3 (TemplateURL), content-addressed next to the code.
+    template_keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(
+        Bucket=parameters["CodeBucket"], Prefix="templates/")["Contents"]]
+    assert template_keys == [f"templates/template-{hashlib.sha256(deploy.TEMPLATE.read_bytes()).hexdigest()}.json"]
+
     gone = run_deploy("destroy", env)
     assert gone.returncode == 0, gone.stderr
     assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in cfn.describe_stacks()["Stacks"])
     # A non-prod stack is deployed with RetainData=false, so destroying it removes its tables too.
     assert parameters["RetainData"] == "false"
     assert not {"AppointmentsTable-ci", "CalendarTable-ci"} & set(boto3.client("dynamodb").list_tables()["TableNames"])
+
+
+def stage_deployment(api_id: str) -> str:
+    return boto3.client("apigateway").get_stage(restApiId=api_id, stageName="prod")["deploymentId"]
+
+
+def method_authorization(api_id: str) -> str:
+    apigateway = boto3.client("apigateway")
+    resource = next(r for r in apigateway.get_resources(restApiId=api_id)["items"] if r["path"] == "/appointments")
+    return apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod="POST")["authorizationType"]
+
+
+@pytest.mark.slow
+def test_a_stack_update_that_changes_the_api_publishes_a_new_deployment_to_the_stage(moto_server_env):
+    moto_server_env()
+    env = {**os.environ, "ENV": "ci", "STACK_NAME": "appointments-update", "POLL_SECONDS": "0.1"}
+    assert run_deploy("deploy", env).returncode == 0
+    stack = boto3.client("cloudformation").describe_stacks(StackName="appointments-update")["Stacks"][0]
+    api_id = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["ApiId"]
+    created_with = stage_deployment(api_id)
+    assert method_authorization(api_id) == "AWS_IAM"
+
+    switched = run_deploy("deploy", {**env, "PARAMETERS": "AuthMode=NONE"})
+    assert switched.returncode == 0, switched.stderr
+    assert "UPDATE_COMPLETE" in switched.stdout
+    # moto's CloudFormation keeps the method as it was (on AWS it changes); what deploy.py owns is the
+    # new snapshot on the stage, without which AWS would go on serving the old authorization.
+    published = stage_deployment(api_id)
+    assert published != created_with
+    assert f"published API deployment {published} to stage prod" in switched.stdout
+
+
+def test_the_template_fits_the_limit_of_the_route_both_deploy_paths_use():
+    """deploy.py and the README's AWS CLI route both pass the template through S3: 1 MB, not 51,200 bytes."""
+    size = deploy.TEMPLATE.stat().st_size
+    assert size <= deploy.TEMPLATE_URL_LIMIT
+    readme = (ROOT / "README.md").read_text()
+    assert "--template-body" not in readme
+    assert "--template-url" in readme or "--s3-bucket" in readme
 
 
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):

@@ -131,12 +131,46 @@ def test_no_eventbridge_rule_permissions_remain():
     assert "events:PutTargets" not in text
 
 
-def test_no_policy_statement_allows_every_resource():
+# Actions that AWS authorises only on "*": a narrower resource is silently never matched.
+ACTIONS_ONLY_ON_EVERY_RESOURCE = {"dynamodb:ListStreams"}
+
+
+def test_no_policy_statement_allows_every_resource_unless_aws_requires_it():
     for name, resource in RESOURCES.items():
         if resource["Type"] == "AWS::IAM::Role":
             for statement in statements(name):
-                assert "*" not in as_list(statement["Resource"]), (name, statement)
+                if "*" in as_list(statement["Resource"]):
+                    assert set(as_list(statement["Action"])) <= ACTIONS_ONLY_ON_EVERY_RESOURCE, (name, statement)
                 assert not any(a.endswith(":*") or a == "*" for a in as_list(statement["Action"])), (name, statement)
+
+
+def test_list_streams_is_granted_on_every_resource_as_aws_requires():
+    [statement] = [s for s in statements("ReminderSchedulerRole") if "dynamodb:ListStreams" in s["Action"]]
+    assert statement["Resource"] == "*"
+    assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": {"Ref": "AWS::Region"}}}
+
+
+LONGEST_REGION = "ap-southeast-7"  # 14 characters, the longest region name so far
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::IAM::Role"))
+def test_role_names_carry_the_region_and_fit_in_64_characters(name):
+    role_name = RESOURCES[name]["Properties"]["RoleName"]["Fn::Sub"]
+    assert role_name.endswith("-${EnvironmentSuffix}-${AWS::Region}")  # one environment in two regions
+    longest = TEMPLATE["Parameters"]["EnvironmentSuffix"]["MaxLength"]
+    resolved = role_name.replace("${EnvironmentSuffix}", "x" * longest).replace("${AWS::Region}", LONGEST_REGION)
+    assert len(resolved) <= 64, resolved
+
+
+def test_named_resources_fit_their_service_limits_at_the_longest_suffix():
+    limits = {"FunctionName": 64, "TableName": 255, "TopicName": 256, "QueueName": 80, "Name": 64}
+    longest = "x" * TEMPLATE["Parameters"]["EnvironmentSuffix"]["MaxLength"]
+    for name, resource in RESOURCES.items():
+        for prop, limit in limits.items():
+            value = resource["Properties"].get(prop)
+            if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+                resolved = value["Fn::Sub"].replace("${EnvironmentSuffix}", longest)
+                assert len(resolved) <= limit, (name, resolved)
 
 
 def test_the_booking_function_may_only_touch_its_two_tables():
@@ -262,10 +296,12 @@ def test_no_secrets_in_environment_variables():
             assert not re.search(r"SECRET|PASSWORD|TOKEN|PRIVATE", variable), (name, variable)
 
 
-def test_tables_are_retained_unless_retain_data_is_false():
+def test_tables_are_retained_unless_retain_data_is_false_but_never_after_a_failed_create():
     for table in ("AppointmentsTable", "CalendarTable"):
-        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-            assert RESOURCES[table][policy] == {"Fn::If": ["RetainTables", "Retain", "Delete"]}
+        # Retain would keep a table from a create that rolled back, and the next create would then
+        # fail on "already exists"; RetainExceptOnCreate is for exactly that (UpdateReplacePolicy lacks it).
+        assert RESOURCES[table]["DeletionPolicy"] == {"Fn::If": ["RetainTables", "RetainExceptOnCreate", "Delete"]}
+        assert RESOURCES[table]["UpdateReplacePolicy"] == {"Fn::If": ["RetainTables", "Retain", "Delete"]}
     assert TEMPLATE["Parameters"]["RetainData"]["Default"] == "true"
 
 
