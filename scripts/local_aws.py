@@ -7,7 +7,9 @@ Used by the local stack (``make run``), the benchmark and the tests, so all exer
 
 * ``StreamPump`` reads the table stream with ``get_records`` and hands batches, in Lambda's event
   format, to the consumer. A reported batch item failure is retried from that record on, as an
-  event source mapping does; past ``max_retries`` the batch goes to ``on_failure``.
+  event source mapping with partial batch responses does; a record that still fails after
+  ``max_retries`` goes alone to ``on_failure`` (bisecting isolates it the same way on AWS), and the
+  records after it go on.
 * ``ScheduleFirer`` finds schedules in a group whose ``at()`` time has come, invokes the target with
   the schedule's Input, and deletes the schedule when ``ActionAfterCompletion`` is DELETE. A failed
   invocation stays and is retried on the next call, up to the schedule's retry policy.
@@ -70,9 +72,9 @@ class StreamPump:
             return len(batch)
         first = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed)
         self._attempts += 1
-        if self._attempts > self.max_retries:
-            self.on_failure(batch[first:])
-            self._pending, self._attempts = [], 0
+        if self._attempts > self.max_retries:  # give up on this record only; the rest are retried
+            self.on_failure([batch[first]])
+            self._pending, self._attempts = batch[first + 1:], 0
         else:
             self._pending = batch[first:]
         return first

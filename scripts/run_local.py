@@ -2,15 +2,19 @@
 
 1. A moto server on 127.0.0.1:MOTO_PORT (DynamoDB serialised by a lock, see scripts/motoserver.py).
 2. template.json deployed into it by scripts/deploy.py; the schedule group moto skips is created.
-3. The API on http://127.0.0.1:PORT: routes come from the template, each request becomes a REST
-   proxy event for the real handler. WORKERS processes each serve one request at a time, as Lambda
-   instances do. Unknown routes get API Gateway's 403 answer; a crashed handler gets 502.
+3. The API on http://127.0.0.1:PORT, served by werkzeug: routes come from the template, each request
+   becomes a REST proxy event for the real handler. WORKERS processes each serve one request at a
+   time, as Lambda instances do. Unknown routes get API Gateway's 403 answer; a crashed handler 502.
 4. One process that pumps the table stream into the scheduling consumer and fires due schedules
    into reminder_sender, with the environment each function has in the deployed stack.
 5. An SQS inbox subscribed to the notification topic; each reminder is printed as it arrives.
 
+Every child is supervised: a function instance or the reminder process that dies is started again
+(Lambda starts a new instance too; the stream consumer and the sender are idempotent, so replayed
+records do no harm). A child that keeps dying, or the moto server stopping, stops the whole stack
+with a message. Ctrl-C or SIGTERM stops everything within a few seconds.
+
 Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING).
-Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -24,20 +28,24 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "src")]
 
-from gateway import MAX_BODY, dispatch, gateway_error  # noqa: E402
+from gateway import serve, wsgi_app  # noqa: E402
 from local_aws import ScheduleFirer, StreamPump, deploy_into_moto  # noqa: E402
 from proxy_events import LambdaContext, routes_from_template  # noqa: E402
 
 STACK = "appointment-scheduler-local"
 ENV = "local"
+RESTARTS, RESTART_WINDOW = 5, 60.0  # a child that dies more often than this stops the stack
+STOP_GRACE = 2.0  # seconds a child gets to stop before it is killed
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def log(message: str) -> None:
@@ -50,6 +58,20 @@ def port_is_free(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def stop_process(process) -> None:
+    """SIGTERM, a short grace, then SIGKILL; never waits on anything a dead child could hold."""
+    if process.is_alive():
+        process.terminate()
+        process.join(STOP_GRACE)
+    if process.is_alive():
+        process.kill()
+        process.join(STOP_GRACE)
+
+
+class StackStopped(Exception):
+    """The stack cannot go on; the message says why."""
 
 
 # -- Lambda instances in their own processes -----------------------------------------------------
@@ -74,9 +96,15 @@ def _api_instance(connection, environment: dict) -> None:
         connection.send(result)
 
 
-def _reminder_instance(environments: dict[str, dict], tick: float, stop) -> None:
-    """The stream-to-consumer mapping and Scheduler, for the two reminder functions."""
+def _reminder_instance(environments: dict[str, dict], tick: float) -> None:
+    """The stream-to-consumer mapping and Scheduler, for the two reminder functions.
+
+    It stops on SIGTERM. Nothing is shared with the parent but the process itself, so a parent can
+    always stop it, even after it was killed mid-tick.
+    """
+    stop = threading.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     import boto3
 
     scheduler_env, sender_env = environments["ReminderScheduler"], environments["ReminderSender"]
@@ -88,9 +116,12 @@ def _reminder_instance(environments: dict[str, dict], tick: float, stop) -> None
     sqs = boto3.client("sqs")
     dlq_url = sqs.get_queue_url(QueueName=scheduler_env["DEAD_LETTER_QUEUE_ARN"].rsplit(":", 1)[1])["QueueUrl"]
 
-    def dead_letter(records):
+    def dead_letter(records: list[dict]) -> None:
         sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"records": records}, default=str))
-        log(f"stream records sent to the dead-letter queue after retries: {len(records)}")
+        for record in records:
+            keys = record["dynamodb"].get("Keys", {})
+            log(f"stream record {record['dynamodb']['SequenceNumber']} ({record['eventName']} {json.dumps(keys)}) "
+                "failed every retry; sent to the dead-letter queue")
 
     def invoke(arn: str, payload: dict):
         if arn != scheduler_env["REMINDER_FUNCTION_ARN"]:
@@ -101,83 +132,95 @@ def _reminder_instance(environments: dict[str, dict], tick: float, stop) -> None
     firer = ScheduleFirer(boto3.client("scheduler"), scheduler_env["SCHEDULE_GROUP"], invoke,
                           on_failure=lambda schedule, payload: sqs.send_message(
                               QueueUrl=dlq_url, MessageBody=json.dumps(payload)))
+    steps = {"stream pump": lambda: pump.deliver(reminder_scheduler.handler,
+                                                 LambdaContext(scheduler_env["FUNCTION_NAME"], 60)),
+             "schedule firer": lambda: firer.fire_due(datetime.now(UTC))}
     while not stop.is_set():
-        try:
-            pump.deliver(reminder_scheduler.handler, LambdaContext(scheduler_env["FUNCTION_NAME"], 60))
-            firer.fire_due(datetime.now(UTC))
-        except Exception as error:  # keep the loop alive; the next tick retries
-            log(f"reminder loop: {type(error).__name__}: {error}")
+        for name, step in steps.items():  # apart, so that one failing never stops the other
+            try:
+                step()
+            except Exception as error:  # keep the loop alive; the next tick retries
+                log(f"{name}: {type(error).__name__}: {error}")
         stop.wait(tick)
 
 
 class InstancePool:
-    """WORKERS API instances; each request borrows one, so an instance serves one request at a time."""
+    """WORKERS API instances; each request borrows one, so an instance serves one request at a time.
+
+    An instance found dead is replaced before it is used, as Lambda starts a new instance; one that
+    dies during a request costs that request a 502.
+    """
 
     def __init__(self, size: int, environment: dict):
-        self.context = multiprocessing.get_context("spawn")
         self.environment = environment
         self.idle: queue.Queue = queue.Queue()
-        self.processes = []
+        self.started: list = []
         for _ in range(size):
             self.idle.put(self._start())
 
     def _start(self):
-        parent, child = self.context.Pipe()
-        process = self.context.Process(target=_api_instance, args=(child, self.environment), daemon=True)
+        parent, child = SPAWN.Pipe()
+        process = SPAWN.Process(target=_api_instance, args=(child, self.environment), daemon=True)
         process.start()
-        self.processes.append(process)
+        self.started.append(process)
         return parent, process
+
+    def _replace(self, process, why: str):
+        stop_process(process)
+        connection, fresh = self._start()
+        log(f"function instance {process.pid} {why} (exit code {process.exitcode}); started pid {fresh.pid}")
+        return connection, fresh
 
     def invoke(self, event: dict) -> dict:
         connection, process = self.idle.get()
+        if not process.is_alive():
+            connection, process = self._replace(process, "had died")
         try:
             connection.send(event)
             result = connection.recv()
-        except (EOFError, OSError, BrokenPipeError):
-            process.kill()
-            self.idle.put(self._start())
+        except (EOFError, OSError):
+            self.idle.put(self._replace(process, "died during a request"))
             return {"crash": "the function instance died"}
         self.idle.put((connection, process))
         return result
 
     def close(self) -> None:
-        for process in self.processes:
+        for process in self.started:
             if process.is_alive():
                 process.terminate()
-        for process in self.processes:
-            process.join(timeout=5)
+        for process in self.started:
+            stop_process(process)
 
 
-# -- the HTTP front door -------------------------------------------------------------------------------
+class Supervised:
+    """A child process that is started again when it dies, unless it dies too often."""
 
-def make_gateway(routes, pool: InstancePool):
-    class Gateway(BaseHTTPRequestHandler):
-        server_version = "local-apigateway"
-        protocol_version = "HTTP/1.1"
+    def __init__(self, name: str, target, args: tuple):
+        self.name, self.target, self.args = name, target, args
+        self.deaths: deque[float] = deque()
+        self.process = self._spawn()
 
-        def log_message(self, *args) -> None:  # one line per request is printed below instead
-            pass
+    def _spawn(self):
+        process = SPAWN.Process(target=self.target, args=self.args, daemon=True, name=self.name)
+        process.start()
+        return process
 
-        def _handle(self) -> None:
-            path, _, query = self.path.partition("?")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:  # refused unread, as API Gateway does
-                response = gateway_error(413, "Request Too Long")
-                self.close_connection = True
-            else:
-                response = dispatch(routes, pool.invoke, self.command, path, query, dict(self.headers.items()),
-                                    self.rfile.read(length) if length else None, self.client_address[0])
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
-            log(f"{self.command} {self.path} -> {response.status}")
+    def check(self) -> None:
+        if self.process.is_alive():
+            return
+        now = time.monotonic()
+        self.deaths.append(now)
+        while self.deaths and self.deaths[0] < now - RESTART_WINDOW:
+            self.deaths.popleft()
+        if len(self.deaths) > RESTARTS:
+            raise StackStopped(f"the {self.name} died {len(self.deaths)} times in {RESTART_WINDOW:.0f} s "
+                               f"(last exit code {self.process.exitcode}); stopping the stack")
+        exit_code = self.process.exitcode
+        self.process = self._spawn()
+        log(f"the {self.name} exited (exit code {exit_code}); started it again as pid {self.process.pid}")
 
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_HEAD = do_OPTIONS = _handle
-
-    return Gateway
+    def stop(self) -> None:
+        stop_process(self.process)
 
 
 # -- the inbox ---------------------------------------------------------------------------------------------
@@ -201,7 +244,18 @@ def print_reminders(sqs, queue_url: str, stop: threading.Event) -> None:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def subscribe_inbox(topic_arn: str) -> tuple[object, str]:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    inbox = sqs.create_queue(QueueName="local-reminder-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    return sqs, inbox
+
+
 # -- putting it together -------------------------------------------------------------------------------------
+
 def curl_examples(api: str) -> str:
     start = (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)
     end = start + timedelta(minutes=30)
@@ -218,6 +272,71 @@ def curl_examples(api: str) -> str:
     ])
 
 
+def local_environment(moto_url: str) -> None:
+    os.environ.update({"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                       "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+                       "POWERTOOLS_METRICS_DISABLED": os.environ.get("METRICS_DISABLED", "true")})
+    for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        os.environ.pop(variable, None)
+
+
+class LocalStack:
+    """Starts the parts in order, watches them, and stops whatever was started, each step bounded."""
+
+    def __init__(self, port: int, moto_port: int, workers: int, tick: float):
+        self.port, self.moto_port, self.workers, self.tick = port, moto_port, workers, tick
+        self.stopping = threading.Event()
+        self.moto = self.pool = self.server = self.reminders = None
+
+    def start(self) -> None:
+        moto_url = f"http://127.0.0.1:{self.moto_port}"
+        local_environment(moto_url)
+        self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port)],
+                                     stdout=subprocess.PIPE, text=True)
+        ready = self.moto.stdout.readline()
+        if not ready.startswith("READY"):
+            raise StackStopped(f"the moto server did not start ({ready.strip() or 'no output'})")
+        log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
+        outputs, environments = deploy_into_moto(ENV, STACK)
+        sqs, inbox = subscribe_inbox(outputs["NotificationTopicArn"])
+        self.pool = InstancePool(self.workers, environments["ConflictDetector"])
+        self.reminders = Supervised("reminder process", _reminder_instance, (environments, self.tick))
+        threading.Thread(target=print_reminders, args=(sqs, inbox, self.stopping), daemon=True).start()
+        self.server = serve(wsgi_app(routes_from_template(), self.pool.invoke, log), self.port)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        api = f"http://127.0.0.1:{self.port}"
+        print(f"\nAppointment API ready on {api}  (stage {outputs['ApiEndpoint'].rsplit('/', 1)[1]}, "
+              f"{self.workers} function instances; local mode does not check SigV4)\n"
+              f"Processes: moto server pid {self.moto.pid}, function instances pid "
+              f"{', '.join(str(p.pid) for p in self.pool.started)}, reminder process pid {self.reminders.process.pid}"
+              f"\n\n{curl_examples(api)}\n\nReminders print here as they arrive. Ctrl-C stops everything.\n",
+              flush=True)
+
+    def watch(self) -> None:
+        """Until asked to stop: restart what died, or raise StackStopped."""
+        while not self.stopping.wait(0.5):
+            if self.moto.poll() is not None:
+                raise StackStopped("the moto server stopped unexpectedly, and the stack's state with it")
+            self.reminders.check()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.reminders:
+            self.reminders.stop()
+        if self.pool:
+            self.pool.close()
+        if self.moto:
+            self.moto.terminate()
+            try:
+                self.moto.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.moto.kill()
+
+
 def main() -> int:
     port, moto_port = int(os.environ.get("PORT", "3000")), int(os.environ.get("MOTO_PORT", "5000"))
     workers, tick = int(os.environ.get("WORKERS", "2")), float(os.environ.get("TICK", "1"))
@@ -226,72 +345,19 @@ def main() -> int:
             print(f"run: port {value} is taken; set {name} to a free port, e.g. {name}={value + 1} make run",
                   file=sys.stderr)
             return 1
-    moto_url = f"http://127.0.0.1:{moto_port}"
-    os.environ.update({"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                       "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-                       "POWERTOOLS_METRICS_DISABLED": os.environ.get("METRICS_DISABLED", "true")})
-    for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(variable, None)
-
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(moto_port)],
-                            stdout=subprocess.PIPE, text=True)
-    pool = server = reminders = None
+    stack = LocalStack(port, moto_port, workers, tick)
+    signal.signal(signal.SIGTERM, lambda *_: stack.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stack.stopping.set())
     try:
-        ready = moto.stdout.readline()
-        if not ready.startswith("READY"):
-            print(f"run: the moto server did not start ({ready.strip() or 'no output'})", file=sys.stderr)
-            return 1
-        log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
-        outputs, environments = deploy_into_moto(ENV, STACK)
-
-        import boto3
-        sqs = boto3.client("sqs")
-        inbox = sqs.create_queue(QueueName="local-reminder-inbox")["QueueUrl"]
-        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        boto3.client("sns").subscribe(TopicArn=outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=inbox_arn)
-
-        context = multiprocessing.get_context("spawn")
-        pool = InstancePool(workers, environments["ConflictDetector"])
-        reminder_stop = context.Event()
-        reminders = context.Process(target=_reminder_instance, args=(environments, tick, reminder_stop), daemon=True)
-        reminders.start()
-        threading.Thread(target=print_reminders, args=(sqs, inbox, stopping), daemon=True).start()
-
-        ThreadingHTTPServer.request_queue_size = 128  # socketserver's default backlog of 5 resets bursts
-        server = ThreadingHTTPServer(("127.0.0.1", port), make_gateway(routes_from_template(), pool))
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        api = f"http://127.0.0.1:{port}"
-        print(f"\nAppointment API ready on {api}  (stage {outputs['ApiEndpoint'].rsplit('/', 1)[1]}, "
-              f"{workers} function instances; local mode does not check SigV4)\n\n{curl_examples(api)}\n\n"
-              "Reminders print here as they arrive. Ctrl-C stops everything.\n", flush=True)
-        while not stopping.wait(0.5):
-            if moto.poll() is not None:
-                print("run: the moto server stopped unexpectedly", file=sys.stderr)
-                return 1
+        stack.start()
+        stack.watch()
         log("stopping ...")
         return 0
+    except StackStopped as error:
+        print(f"run: {error}", file=sys.stderr, flush=True)
+        return 1
     finally:
-        stopping.set()
-        if server:
-            server.shutdown()
-            server.server_close()
-        if reminders:
-            reminder_stop.set()
-            reminders.join(timeout=5)
-            if reminders.is_alive():
-                reminders.kill()
-        if pool:
-            pool.close()
-        moto.terminate()
-        try:
-            moto.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            moto.kill()
+        stack.stop()
 
 
 if __name__ == "__main__":

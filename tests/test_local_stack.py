@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -131,9 +132,16 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
         time.sleep(3)
         assert not any(doomed["appointmentId"] in line and "REMINDER" in line for line in stack.lines)
     finally:
-        children = {pid: command_line(pid) for pid in stack.descendants()}
-        stack.process.send_signal(signal.SIGTERM)
-        assert stack.process.wait(timeout=30) == 0
+        stop_and_check_nothing_is_left(stack, signal.SIGTERM)
+
+
+def stop_and_check_nothing_is_left(stack: LocalStack, signum: int, within: float = 30) -> float:
+    """Send ``signum``; the stack must exit 0 within ``within`` seconds, leaving no port or process."""
+    children = {pid: command_line(pid) for pid in stack.descendants()}
+    started = time.monotonic()
+    stack.process.send_signal(signum)
+    assert stack.process.wait(timeout=within) == 0, "".join(stack.lines[-20:])
+    elapsed = time.monotonic() - started
     assert not listening(stack.port)
     assert not listening(stack.moto_port)
     assert children
@@ -142,6 +150,76 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
             time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive, f"orphaned processes: {alive}"
+    return elapsed
+
+
+def wait_until_dead(pid: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        except OSError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} is still running")
+
+
+def process_ids(stack: LocalStack) -> dict[str, list[int]]:
+    line = stack.wait_for("Processes:", timeout=5)
+    found = re.search(r"moto server pid (\d+), function instances pid ([\d, ]+), reminder process pid (\d+)", line)
+    return {"moto": [int(found.group(1))], "functions": [int(p) for p in found.group(2).split(",")],
+            "reminders": [int(found.group(3))]}
+
+
+def test_killed_children_are_replaced_reminders_keep_coming_and_sigint_stops_everything_in_10_seconds():
+    stack = LocalStack()
+    try:
+        pids = process_ids(stack)
+        os.kill(pids["reminders"][0], signal.SIGKILL)
+        stack.wait_for("the reminder process exited (exit code -9); started it again", timeout=10)
+        os.kill(pids["functions"][0], signal.SIGKILL)
+        wait_until_dead(pids["functions"][0])  # an instance killed during a request costs that request a 502
+        for _ in range(2 * len(pids["functions"])):  # every instance is used at least once
+            status, _ = stack.request("GET", "/appointments?userId=nobody")
+            assert status == 200
+        stack.wait_for(f"function instance {pids['functions'][0]} had died (exit code -9)", timeout=5)
+
+        status, booked = stack.request("POST", "/appointments", {"userId": "survivor", "startTime": at(70),
+                                                                 "endTime": at(600), "reminders": [1]})
+        assert status == 201, booked
+        stack.wait_for(f"REMINDER for survivor ({booked['appointmentId']})", timeout=90)
+    finally:
+        elapsed = stop_and_check_nothing_is_left(stack, signal.SIGINT, within=10)
+    assert elapsed < 10
+
+
+def json_documents(text: str) -> list[dict]:
+    decoder, documents, position = json.JSONDecoder(), [], 0
+    while (position := text.find("{", position)) >= 0:
+        document, position = decoder.raw_decode(text, position)
+        documents.append(document)
+    return documents
+
+
+def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
+    readme = (ROOT / "README.md").read_text()
+    walkthrough = readme.split("### A walkthrough with `make run`", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert walkthrough.startswith("API=http://127.0.0.1:3000\n")
+    stack = LocalStack()
+    try:
+        script = walkthrough.replace("API=http://127.0.0.1:3000", f"API=http://127.0.0.1:{stack.port}", 1)
+        result = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        outputs = json_documents(result.stdout)  # curl -s prints no newline after a body
+        booked, clash, listed, cancelled = outputs
+        assert booked["status"] == "scheduled"
+        assert clash["error"] == "Conflict"
+        assert clash["conflicts"][0]["appointmentId"] == booked["appointmentId"]
+        assert [a["appointmentId"] for a in listed["appointments"]] == [booked["appointmentId"]]
+        assert (cancelled["appointmentId"], cancelled["status"]) == (booked["appointmentId"], "cancelled")
+    finally:
+        stop_and_check_nothing_is_left(stack, signal.SIGINT, within=10)
 
 
 def test_a_taken_port_is_a_clear_error():

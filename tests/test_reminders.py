@@ -199,6 +199,21 @@ def test_the_pump_retries_a_failed_record_then_dead_letters_it(system):
     assert dead[0][0]["eventName"] == "INSERT"
 
 
+def test_a_record_that_always_fails_is_dead_lettered_alone_and_never_stops_the_others(system):
+    system.store.dynamodb.put_item(TableName=system.store.table, Item={  # an item no handler can read
+        "appointmentId": {"S": "poison"}, "userId": {"S": "mallory"}, "status": {"S": "scheduled"}})
+    before = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", user="bob")
+    dead: list[list[dict]] = []
+    system.pump.max_retries, system.pump.on_failure = 2, dead.append
+    for _ in range(4):
+        system.sync()
+    after = system.book("2026-12-02T09:00:00Z", "2026-12-02T10:00:00Z", user="carol")
+    system.sync()
+    assert [[r["dynamodb"]["Keys"]["appointmentId"]["S"] for r in records] for records in dead] == [["poison"]]
+    assert set(system.schedules()) == {schedule_name(a.appointment_id, m) for a in (before, after) for m in (1440, 60)}
+    assert system.pump._pending == []
+
+
 # -- the sender ------------------------------------------------------------------------------------
 
 def request_for(appointment, minutes: int = 60) -> dict:
