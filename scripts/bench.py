@@ -189,12 +189,14 @@ class Harness:
         self.store = AppointmentStore(dynamodb, api["TABLE_NAME"], api["CALENDAR_TABLE_NAME"], api["STACK_ID"])
         self.bookings = Bookings(self.store, clock=clock)
         conflict_detector.use(self.bookings)
+        delivery = Reminders(AppointmentStore(dynamodb, sending["TABLE_NAME"]),
+                             ReminderPublisher(recorder.client("sns"), sending["TOPIC_ARN"]), clock=clock)
         reminder_scheduler.use(ReminderSchedules(recorder.client("scheduler"), scheduling["SCHEDULE_GROUP"],
                                                  ScheduleTarget(scheduling["REMINDER_FUNCTION_ARN"],
                                                                 scheduling["SCHEDULER_ROLE_ARN"],
-                                                                scheduling["DEAD_LETTER_QUEUE_ARN"])), clock=clock)
-        reminder_sender.use(Reminders(AppointmentStore(dynamodb, sending["TABLE_NAME"]),
-                                      ReminderPublisher(recorder.client("sns"), sending["TOPIC_ARN"]), clock=clock))
+                                                                scheduling["DEAD_LETTER_QUEUE_ARN"])), clock=clock,
+                               deliver_with=delivery)
+        reminder_sender.use(delivery)
         stream_arn = boto3.client("dynamodb").describe_table(TableName=api["TABLE_NAME"])["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)  # the mapping's calls are not ours
         self.routes = routes_from_template()

@@ -11,22 +11,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from appointments.domain import reminder_type
-from appointments.reminders import ReminderPublisher, ReminderRequest, Reminders
+from appointments.reminders import ReminderRequest, Reminders
 from appointments.settings import SenderSettings
-from appointments.wiring import Lazy
+from appointments.wiring import Lazy, reminder_delivery
 
 logger = Logger()
 metrics = Metrics()
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 def build_reminders() -> Reminders:
-    import boto3
-
-    from appointments.store import AppointmentStore
-
     settings = SenderSettings.from_environment()
-    return Reminders(AppointmentStore(boto3.client("dynamodb"), settings.table_name),
-                     ReminderPublisher(boto3.client("sns"), settings.topic_arn))
+    return reminder_delivery(settings.table_name, settings.topic_arn)
 
 
 reminders = Lazy(build_reminders)

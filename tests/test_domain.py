@@ -1,5 +1,6 @@
 """Pure domain logic: no AWS, no environment."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from appointments.domain import (
     UTC,
     Appointment,
     Interval,
+    ScheduleChanges,
     Slot,
     apply_changes,
     find_conflicts,
@@ -21,6 +23,7 @@ from appointments.domain import (
     reminder_subject,
     reminder_type,
     require_future,
+    schedule_changes,
 )
 from appointments.errors import ValidationError
 
@@ -186,6 +189,48 @@ def test_reminder_labels(minutes, subject, kind):
 def test_reminder_plan_skips_reminders_already_past():
     soon = create(startTime="2026-11-25T12:30:00Z", endTime="2026-11-25T13:00:00Z", reminders=[1440, 60, 10])
     assert [r.minutes_before for r in reminder_plan(soon, NOW)] == [10]
+
+
+def soon_after(**times) -> Appointment:
+    """Booked at NOW, starting 90 s later, with one reminder a minute before: due 30 s after the booking."""
+    return create(startTime="2026-11-25T12:01:30Z", endTime="2026-11-25T13:00:00Z", reminders=[1], **times)
+
+
+@pytest.mark.parametrize(("seconds_after_booking", "outcome"), [
+    (0, "send_now"),  # due in 30 s: within a minute, so sent at once rather than scheduled
+    (45, "send_now"),  # the record was processed after the reminder's time, before the start
+    (95, "late"),  # processed after the appointment started: skipped and counted
+])
+def test_a_reminder_due_within_a_minute_is_never_scheduled(seconds_after_booking, outcome):
+    changes = schedule_changes(None, soon_after(), NOW + timedelta(seconds=seconds_after_booking))
+    assert changes.put == ()
+    assert [r.minutes_before for r in getattr(changes, outcome)] == [1]
+    assert [r.minutes_before for r in changes.send_now + changes.late] == [1]
+
+
+def test_a_reminder_more_than_a_minute_away_is_scheduled():
+    changes = schedule_changes(None, soon_after(), NOW - timedelta(seconds=31))
+    assert ([r.minutes_before for r in changes.put], changes.send_now, changes.late) == ([1], (), ())
+
+
+def test_a_reminder_already_past_at_booking_is_skipped_without_being_counted():
+    appointment = create(startTime="2026-11-25T12:00:30Z", endTime="2026-11-25T13:00:00Z", reminders=[60, 1])
+    assert schedule_changes(None, appointment, NOW) == ScheduleChanges()
+
+
+def test_a_reschedule_into_the_next_minute_sends_at_once_and_deletes_the_old_schedule():
+    booked = create(reminders=[1])
+    moved = replace(booked, interval=interval("2026-11-25T12:01:20Z", "2026-11-25T13:00:00Z"), updated_at=NOW,
+                    version=2)
+    changes = schedule_changes(booked, moved, NOW)
+    assert (changes.put, changes.delete, [r.minutes_before for r in changes.send_now]) == ((), (1,), [1])
+
+
+def test_a_kept_schedule_due_within_the_minute_is_left_to_fire():
+    booked = create(startTime="2026-11-25T12:02:00Z", endTime="2026-11-25T13:00:00Z", reminders=[1])  # at 12:01
+    later = NOW + timedelta(seconds=30)
+    edited = replace(booked, reminders=(5, 1), updated_at=later, version=2)  # 5 min before had passed at the edit
+    assert schedule_changes(booked, edited, later) == ScheduleChanges()  # the 1-minute one neither goes nor repeats
 
 
 def test_reminder_message_shows_local_time_and_details():

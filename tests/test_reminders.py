@@ -45,14 +45,16 @@ class System:
         self.sns = boto3.client("sns")
         self.topic_arn = self.sns.create_topic(Name=TOPIC)["TopicArn"]
         self.target = ScheduleTarget(SENDER_ARN, ROLE_ARN, dlq_arn)
+        self.delivery = Reminders(store, ReminderPublisher(self.sns, self.topic_arn), clock=clock)
         self.use_scheduler(self.scheduler)
-        reminder_sender.use(Reminders(store, ReminderPublisher(self.sns, self.topic_arn), clock=clock))
+        reminder_sender.use(self.delivery)
         stream_arn = boto3.client("dynamodb").describe_table(TableName=store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)
         self.firer = ScheduleFirer(self.scheduler, GROUP, lambda arn, payload: self.send(payload))
 
     def use_scheduler(self, client) -> None:
-        reminder_scheduler.use(ReminderSchedules(client, GROUP, self.target), clock=self.clock)
+        reminder_scheduler.use(ReminderSchedules(client, GROUP, self.target), clock=self.clock,
+                               deliver_with=self.delivery)
 
     def inbox(self, filter_user: str | None = None) -> str:
         url = self.sqs.create_queue(QueueName=f"inbox-{filter_user or 'all'}")["QueueUrl"]
@@ -116,6 +118,35 @@ def test_bookings_close_to_their_start_get_only_future_reminders(system, start, 
     appointment = system.book(start, end)
     system.sync()
     assert set(system.schedules()) == {schedule_name(appointment.appointment_id, m) for m in offsets}
+
+
+def emitted(capsys, metric: str) -> float:
+    """The sum of ``metric`` over the EMF blobs printed so far."""
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if f'"{metric}"' in line]
+    return sum(sum(b[metric]) if isinstance(b[metric], list) else b[metric] for b in blobs)
+
+
+def test_a_reminder_due_within_a_minute_is_sent_at_once_and_only_once(system, capsys):
+    inbox = system.inbox()
+    appointment = system.book("2026-11-25T12:01:30Z", "2026-11-25T13:00:00Z", reminders=[1])  # due at 12:00:30
+    records = system.pump.poll()
+    context = LambdaContext("ReminderScheduler-test")
+    for _ in range(2):  # the same batch delivered twice
+        assert reminder_scheduler.handler({"Records": records}, context) == {"batchItemFailures": []}
+    assert system.schedules() == {}  # never an at() schedule in the past
+    [message] = system.messages(inbox)
+    assert message["Subject"] == "Appointment Reminder - 1 Minute"
+    assert message["MessageAttributes"]["appointmentId"]["Value"] == appointment.appointment_id
+    assert emitted(capsys, "RemindersSentAtOnce") == 1  # the replay found it sent and sent nothing
+
+
+def test_a_reminder_whose_appointment_started_before_the_record_was_processed_is_skipped_and_counted(system, capsys):
+    inbox = system.inbox()
+    system.book("2026-11-25T12:01:30Z", "2026-11-25T13:00:00Z", reminders=[1])
+    system.clock.advance(minutes=5)  # the stream fell behind
+    system.sync()
+    assert (system.schedules(), system.messages(inbox)) == ({}, [])
+    assert emitted(capsys, "RemindersSkippedLate") == 1
 
 
 def test_custom_offsets_get_their_own_schedules(system):

@@ -53,3 +53,5 @@ class SchedulerSettings(_Settings):
     scheduler_role_arn: str = _env("SCHEDULER_ROLE_ARN")
     reminder_function_arn: str = _env("REMINDER_FUNCTION_ARN")
     dead_letter_queue_arn: str = _env("DEAD_LETTER_QUEUE_ARN")
+    table_name: str = _env("TABLE_NAME")  # a reminder due within a minute is delivered at once
+    topic_arn: str = _env("TOPIC_ARN")

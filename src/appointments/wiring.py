@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from appointments.reminders import Reminders
 
 T = TypeVar("T")
 
@@ -23,3 +26,15 @@ class Lazy(Generic[T]):
 
     def use(self, value: T) -> None:
         self._value = value
+
+
+def reminder_delivery(table_name: str, topic_arn: str) -> Reminders:
+    """The at-most-once reminder delivery, on the runtime's clients: the sender's, and the stream
+    consumer's for a reminder due within a minute."""
+    import boto3
+
+    from appointments.reminders import ReminderPublisher, Reminders
+    from appointments.store import AppointmentStore
+
+    return Reminders(AppointmentStore(boto3.client("dynamodb"), table_name),
+                     ReminderPublisher(boto3.client("sns"), topic_arn))
