@@ -1,0 +1,150 @@
+"""Arbitrary JSON values and strings through every route, beyond what the OpenAPI document describes.
+
+schemathesis (test_fuzz.py) sends what the schema allows and a little around it; this sends what
+an attacker would: Unicode digits, directory-like zone names, years at the edges of what Python
+holds, odd map keys, wrong types everywhere. Whatever arrives:
+- no answer is a 5xx, and every error body is in the API.md form;
+- every appointment that was accepted can still be read, listed, changed and cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import quote, urlencode
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+import conflict_detector
+from appointments.bookings import Bookings
+from appointments.store import AppointmentStore
+from conftest import NOW, Api, Clock, create_table_from_template, table_name
+
+ERROR_CODES = {400: {"ValidationError"}, 403: {"Forbidden"}, 404: {"NotFound"},
+               409: {"Conflict", "AppointmentCancelled"}, 422: {"IdempotencyKeyReused"}}
+
+NASTY = ["Europe", "America", "Etc", "localtime", "posix/Europe/Berlin", "right/UTC", "Europe/../UTC", "UTC",
+         "Europe/Berlin", "\u00b2", "\u0661\u0660", "\uff15", "5", "0", "-1", "1e3", "", " ", "\x00", "%00",
+         "0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-12:00", "9999-12-30T10:00:00Z",
+         "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "9000-01-01T00:00:00Z", "8999-12-31T23:00:00Z",
+         "2026-12-01T09:00:00", "2026-03-29T02:30:00", "2026-12-01T09:00:00.999999+02:00", "2026-13-01T00:00:00Z",
+         "scheduled", "cancelled", "alice", "a" * 129, "null", "[]", "{}"]
+
+strings = st.one_of(st.sampled_from(NASTY), st.text(max_size=40))
+times = st.builds(lambda y, mo, d, h, offset: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:00:00{offset}",
+                  st.sampled_from([1, 1969, 1970, 2026, 2027, 8999, 9000, 9999]), st.integers(1, 12),
+                  st.integers(1, 28), st.integers(0, 23), st.sampled_from(["Z", "+14:00", "-12:00", "", "+02:00"]))
+future = st.builds(lambda day, hour, length: (f"2026-12-{day:02d}T{hour:02d}:00:00Z",
+                                              f"2026-12-{day:02d}T{hour + length:02d}:00:00Z"),
+                   st.integers(1, 28), st.integers(0, 20), st.integers(1, 3))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(strings, inner, max_size=4),
+    max_leaves=8)
+users = st.sampled_from(["alice", "bob", "x" * 128]) | strings
+
+
+@st.composite
+def create_bodies(draw) -> dict:
+    start, end = draw(future)
+    body = {"userId": draw(users), "startTime": start, "endTime": end}
+    for name, values in (("startTime", times | json_values), ("endTime", times | json_values),
+                         ("timeZone", strings | json_values), ("reminders", json_values),
+                         ("details", st.dictionaries(strings, strings | json_values, max_size=3) | json_values),
+                         ("userId", json_values)):
+        if draw(st.booleans()):
+            body[name] = draw(values)
+    body.update(draw(st.dictionaries(strings, json_values, max_size=2)))
+    return body
+
+
+@st.composite
+def patch_bodies(draw) -> dict:
+    names = ["startTime", "endTime", "timeZone", "details", "reminders", "status", "userId", "colour"]
+    chosen = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
+    return {name: draw(times | strings | json_values | st.dictionaries(strings, strings, max_size=3))
+            for name in chosen}
+
+
+queries = st.dictionaries(st.sampled_from(["userId", "from", "to", "status", "limit", "nextToken", "sort"]),
+                          times | strings, max_size=5)
+operations = st.lists(st.one_of(
+    st.tuples(st.just("book"), create_bodies()),
+    st.tuples(st.just("raw"), st.binary(max_size=64) | st.text(max_size=64).map(str.encode)),
+    st.tuples(st.just("list"), queries),
+    st.tuples(st.just("busy"), users, queries),
+    st.tuples(st.just("patch"), patch_bodies()),
+    st.tuples(st.just("get"), strings),
+), min_size=1, max_size=8)
+
+
+@pytest.fixture(scope="module")
+def api():
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        create_table_from_template(client, "AppointmentsTable")
+        create_table_from_template(client, "CalendarTable")
+        store = AppointmentStore(client, table_name("AppointmentsTable"), table_name("CalendarTable"), "fuzz")
+        conflict_detector.use(Bookings(store, clock=Clock(NOW), sleep=lambda _: None))
+        yield Api()
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[key]
+    os.environ.update(saved)
+
+
+def checked(response):
+    """Every answer: below 500, and an error body in the API.md form."""
+    assert response.status < 500, response.body
+    if response.status >= 400:
+        assert set(response.body) <= {"error", "message", "requestId", "field", "conflicts"}, response.body
+        assert response.body["error"] in ERROR_CODES[response.status], response.body
+        assert isinstance(response.body["message"], str)
+        assert response.body["message"]
+        assert response.body["requestId"]
+    return response
+
+
+def still_usable(api: Api, appointment: dict) -> None:
+    path = f"/appointments/{appointment['appointmentId']}"
+    assert checked(api.get(path)).status == 200
+    listed = checked(api.get("/appointments", query=urlencode({"userId": appointment["userId"], "limit": "100"})))
+    assert listed.status == 200
+    changed = checked(api.patch(path, {"details": {"note": "still mine"}}))
+    assert changed.status == 200 or changed.error == "AppointmentCancelled"
+    assert checked(api.delete(path)).body["status"] == "cancelled"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(operations)
+def test_arbitrary_input_never_gets_a_5xx_and_never_harms_an_accepted_appointment(api, steps):
+    accepted: list[dict] = []
+    for step in steps:
+        kind, *args = step
+        if kind == "book":
+            response = checked(api.post(body=args[0]))
+            if response.status == 201:
+                accepted.append(response.body)
+        elif kind == "raw":
+            checked(api.post(raw=args[0]))
+        elif kind == "list":
+            checked(api.get("/appointments", query=urlencode(args[0])))
+        elif kind == "busy":
+            checked(api.get(f"/users/{quote(str(args[0]), safe='')}/busy", query=urlencode(args[1])))
+        elif kind == "patch" and accepted:
+            response = checked(api.patch(f"/appointments/{accepted[-1]['appointmentId']}", args[0]))
+            if response.status == 200:
+                accepted[-1] = response.body
+        elif kind == "get":
+            checked(api.get(f"/appointments/{quote(args[0], safe='')}"))
+    for appointment in accepted:
+        still_usable(api, appointment)
+    json.dumps(accepted)  # every accepted appointment is plain JSON
