@@ -351,7 +351,7 @@ def run_load(port: int, moto_port: int, clients: int, seconds: float, round_numb
     barrier = threading.Barrier(clients)
 
     def client(index: int) -> None:
-        contended = index % 2 == 0
+        contended = clients > 1 and index % 2 == 0  # a lone client measures uncontended bookings
         user = f"hot-{clients}" if contended else f"cold-{clients}-{index}"
         barrier.wait()
         stop = time.monotonic() + seconds
@@ -477,9 +477,10 @@ METHOD = """## Method
   around the import, `BENCH_RUNS` times in a shuffled order; the medians are compared with a bare
   `import boto3` measured in the same run.
 - **Throughput**: `make run` is started (`WORKERS=4` function instances) and N client threads post
-  bookings for `BENCH_SECONDS` each. Even-numbered clients all book one user into one-hour slots that
-  start within the same hour (every pair overlaps, so all but one must get 409); odd-numbered clients
-  book disjoint slots for their own user. Double bookings are counted afterwards from the table.
+  bookings for `BENCH_SECONDS` each. With more than one client, even-numbered clients all book one
+  user into one-hour slots that start within the same hour (every pair overlaps, so all but one must
+  get 409) and odd-numbered clients book disjoint slots for their own user; a lone client books
+  disjoint slots. Double bookings are counted afterwards from the table.
   moto deep-copies the tables inside every `TransactWriteItems`, so these numbers measure moto on
   this machine, not DynamoDB.
 """
