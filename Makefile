@@ -9,6 +9,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+AWSCLI_VENV := .venv-awscli
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
 export SAM_CLI_TELEMETRY := 0
@@ -34,7 +35,12 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/checkov.txt
 	@touch $@
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv, .venv-sam and .venv-checkov with pinned dependencies
+$(AWSCLI_VENV)/.installed: requirements/awscli.txt
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install $(PIP_FLAGS) -r requirements/awscli.txt
+	@touch $@
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(AWSCLI_VENV)/.installed ## Create .venv, .venv-sam, .venv-checkov and .venv-awscli with pinned dependencies
 
 run: $(VENV)/.installed ## Run the whole system locally on moto: API on http://127.0.0.1:PORT (default 3000)
 	$(PY) scripts/run_local.py

@@ -126,6 +126,33 @@ def test_the_template_fits_the_limit_of_the_route_both_deploy_paths_use():
     assert "--template-url" in readme or "--s3-bucket" in readme
 
 
+def readme_blocks(section: str) -> list[str]:
+    text = (ROOT / "README.md").read_text().split(f"### {section}", 1)[1].split("\n### ", 1)[0]
+    return [block.split("```", 1)[0] for block in text.split("```sh\n")[1:]]
+
+
+@pytest.mark.slow
+def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_written(moto_server_env):
+    """Every command of "With the AWS CLI only", run as written by the AWS CLI against a moto server."""
+    aws = ROOT / ".venv-awscli" / "bin" / "aws"
+    if not aws.exists():
+        pytest.fail("the AWS CLI is missing: run `make install` (make test does it)")
+    moto_server_env()
+    create, update = readme_blocks("With the AWS CLI only")
+    env = {**os.environ, "PATH": f"{aws.parent}:{os.environ['PATH']}", "AWS_PAGER": ""}
+    # One terminal: the update block uses the variables the create block set.
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", create + update], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    stack = boto3.client("cloudformation").describe_stacks(StackName="appointment-scheduler-dev")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["AlarmEmail"] == "ops@example.com"
+    api_id = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["ApiId"]
+    deployments = boto3.client("apigateway").get_deployments(restApiId=api_id)["items"]
+    assert stage_deployment(api_id) == max(deployments, key=lambda d: d["createdDate"])["id"]
+    assert len(deployments) == 2  # the stack's own, and the one the update published
+
+
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
