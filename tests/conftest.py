@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "appointments-test")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AppointmentScheduler")
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -93,6 +94,26 @@ def aws(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         yield
+
+
+@contextlib.contextmanager
+def module_moto_store(cursor_key: str = "module"):
+    """In-process moto with the template's two tables, for a module-scoped fixture (the ``aws``
+    fixture is per test). Yields the store; restores the AWS environment afterwards."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with mock_aws():
+            client = boto3.client("dynamodb")
+            create_table_from_template(client, "AppointmentsTable")
+            create_table_from_template(client, "CalendarTable")
+            yield AppointmentStore(client, table_name("AppointmentsTable"), table_name("CalendarTable"), cursor_key)
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)
 
 
 @pytest.fixture

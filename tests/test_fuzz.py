@@ -14,22 +14,18 @@ Two checks are excluded, each for a reason outside the handler:
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import unquote
 
-import boto3
 import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
-from moto import mock_aws
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 import conflict_detector
 from appointments.bookings import Bookings
-from appointments.store import AppointmentStore
-from conftest import ROOT, TEMPLATE, create_table_from_template, table_name
+from conftest import ROOT, TEMPLATE, module_moto_store
 from gateway import wsgi_app
 from proxy_events import LambdaContext, routes_from_template
 
@@ -72,20 +68,9 @@ def no_stack_trace_leaks(ctx, response, case):
 
 @pytest.fixture(scope="module")
 def moto_tables():
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        create_table_from_template(client, "AppointmentsTable")
-        create_table_from_template(client, "CalendarTable")
-        conflict_detector.use(Bookings(AppointmentStore(client, table_name("AppointmentsTable"),
-                                                        table_name("CalendarTable"))))
+    with module_moto_store() as store:
+        conflict_detector.use(Bookings(store))
         yield
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        del os.environ[key]
-    os.environ.update(saved)
 
 
 @pytest.mark.slow

@@ -10,19 +10,15 @@ holds, odd map keys, wrong types everywhere. Whatever arrives:
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import quote, urlencode
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 import conflict_detector
 from appointments.bookings import Bookings
-from appointments.store import AppointmentStore
-from conftest import NOW, Api, Clock, create_table_from_template, table_name
+from conftest import NOW, Api, Clock, module_moto_store
 
 ERROR_CODES = {400: {"ValidationError"}, 403: {"Forbidden"}, 404: {"NotFound"},
                409: {"Conflict", "AppointmentCancelled"}, 422: {"IdempotencyKeyReused"}}
@@ -84,20 +80,9 @@ operations = st.lists(st.one_of(
 
 @pytest.fixture(scope="module")
 def api():
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        create_table_from_template(client, "AppointmentsTable")
-        create_table_from_template(client, "CalendarTable")
-        store = AppointmentStore(client, table_name("AppointmentsTable"), table_name("CalendarTable"), "fuzz")
+    with module_moto_store() as store:
         conflict_detector.use(Bookings(store, clock=Clock(NOW), sleep=lambda _: None))
         yield Api()
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        del os.environ[key]
-    os.environ.update(saved)
 
 
 def checked(response):
