@@ -69,6 +69,7 @@ class CalendarSnapshot:
 
 
 def appointment_from_item(item: dict) -> Appointment:
+    """An AppointmentsTable item (or stream image) as an appointment; the inverse of ``appointment_item``."""
     values = _from_item(item)
     return Appointment(
         appointment_id=values["appointmentId"],
@@ -85,10 +86,22 @@ def appointment_from_item(item: dict) -> Appointment:
     )
 
 
-def _appointment_fields(appointment: Appointment) -> dict:
-    values = {k: v for k, v in appointment.to_api().items() if k != "appointmentId"}
-    values["reminders"] = list(appointment.reminders)
-    return values
+def appointment_item(appointment: Appointment) -> dict:
+    """The stored attributes of an appointment, as plain values. This is the table's schema (and the
+    stream images'), kept apart from the API's JSON so that neither changes the other by accident.
+    The key and the delivery ledger (requestHash, reminderClaims, remindersSent) are written apart."""
+    return {
+        "userId": appointment.user_id,
+        "startTime": format_instant(appointment.interval.start),
+        "endTime": format_instant(appointment.interval.end),
+        "timeZone": appointment.time_zone,
+        "details": dict(appointment.details),
+        "reminders": list(appointment.reminders),
+        "status": appointment.status,
+        "createdAt": format_instant(appointment.created_at),
+        "updatedAt": format_instant(appointment.updated_at),
+        "version": appointment.version,
+    }
 
 
 class AppointmentStore:
@@ -147,12 +160,12 @@ class AppointmentStore:
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
         if previous is None:
-            item = {"appointmentId": new.appointment_id, **_appointment_fields(new), "reminderClaims": {}}
+            item = {"appointmentId": new.appointment_id, **appointment_item(new), "reminderClaims": {}}
             if new.request_hash:
                 item["requestHash"] = new.request_hash
             return {"Put": {"TableName": self.table, "Item": _to_item(item),
                             "ConditionExpression": "attribute_not_exists(appointmentId)"}}
-        values = _appointment_fields(new)
+        values = appointment_item(new)
         names = {f"#f{i}": name for i, name in enumerate(values)}
         assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
         return {"Update": {
