@@ -15,8 +15,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from appointments.bookings import Bookings, Caller
-from appointments.domain import parse_json_object
 from appointments.errors import AppointmentError, Conflict, ValidationError
+from appointments.inputs import list_query, parse_json_object, window_query
 from appointments.settings import ApiSettings
 from appointments.wiring import Lazy
 
@@ -92,7 +92,7 @@ def book() -> Response:
 
 @app.get("/appointments")
 def list_appointments() -> Response:
-    appointments, next_token = bookings().list(query(), caller())
+    appointments, next_token = bookings().list(list_query(query()), caller())
     return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
 
 
@@ -113,7 +113,7 @@ def cancel_appointment(appointmentId: str) -> Response:
 
 @app.get("/users/<userId>/busy")
 def busy(userId: str) -> Response:
-    return json_response(200, bookings().busy(userId, query(), caller()))
+    return json_response(200, bookings().busy(userId, window_query(query()), caller()))
 
 
 # -- errors, mapped by type in one place ------------------------------------------------------------

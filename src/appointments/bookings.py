@@ -6,16 +6,13 @@ The HTTP layer calls these methods with parsed input and maps the domain errors 
 from __future__ import annotations
 
 import random
-import string
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from appointments.domain import (
-    CANCELLED,
-    SCHEDULED,
     UTC,
     Appointment,
     Interval,
@@ -25,8 +22,6 @@ from appointments.domain import (
     format_instant,
     merge_busy,
     new_appointment,
-    parse_instant,
-    request_fingerprint,
     require_future,
     validate_user_id,
 )
@@ -39,12 +34,8 @@ from appointments.errors import (
     StaleRead,
     ValidationError,
 )
+from appointments.inputs import ListQuery, idempotent_appointment_id, request_fingerprint
 from appointments.store import AppointmentStore, CalendarSnapshot
-
-IDEMPOTENCY_NAMESPACE = uuid.UUID("8c5e7d0e-3f0b-4c52-9a43-51a3a5a0c2f1")
-IDEMPOTENCY_KEY_CHARS = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
-MAX_BUSY_WINDOW = timedelta(days=31)
-DEFAULT_PAGE, MAX_PAGE = 50, 100
 
 
 class TooMuchContention(Conflict):
@@ -71,12 +62,6 @@ class Caller:
 
     def can_see(self, appointment: Appointment) -> bool:
         return self.subject is None or appointment.user_id == self.subject
-
-
-def idempotent_appointment_id(user_id: str, key: str) -> str:
-    if not 1 <= len(key) <= 255 or not set(key) <= IDEMPOTENCY_KEY_CHARS:
-        raise ValidationError("Idempotency-Key must be 1-255 printable ASCII characters.", "Idempotency-Key")
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{key}"))
 
 
 class Bookings:
@@ -166,30 +151,13 @@ class Bookings:
     def get(self, appointment_id: str, caller: Caller) -> Appointment:
         return self._visible(appointment_id, caller)
 
-    def list(self, params: Mapping[str, str], caller: Caller) -> tuple[list[Appointment], str | None]:
-        _only(params, ("userId", "from", "to", "status", "limit", "nextToken"))
-        user_id = caller.user_for(params.get("userId"))
-        since = parse_instant(params["from"], "from") if "from" in params else None
-        until = parse_instant(params["to"], "to") if "to" in params else None
-        if since and until and until <= since:
-            raise ValidationError("to must be after from.", "to")
-        status = params.get("status")
-        if status not in (None, SCHEDULED, CANCELLED):
-            raise ValidationError(f"status must be {SCHEDULED} or {CANCELLED}.", "status")
-        limit = _int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE)
-        return self.store.list_for_user(user_id, (since, until), status, limit, params.get("nextToken"))
+    def list(self, query: ListQuery, caller: Caller) -> tuple[list[Appointment], str | None]:
+        user_id = caller.user_for(query.user_id)
+        return self.store.list_for_user(user_id, (query.since, query.until), query.status, query.limit,
+                                        query.next_token)
 
-    def busy(self, user_id: str, params: Mapping[str, str], caller: Caller) -> dict:
-        _only(params, ("from", "to"))
+    def busy(self, user_id: str, window: Interval, caller: Caller) -> dict:
         user_id = caller.user_for(user_id)
-        for name in ("from", "to"):
-            if name not in params:
-                raise ValidationError(f"{name} is required.", name)
-        window = Interval(parse_instant(params["from"], "from"), parse_instant(params["to"], "to"))
-        if window.end <= window.start:
-            raise ValidationError("to must be after from.", "to")
-        if window.end - window.start > MAX_BUSY_WINDOW:
-            raise ValidationError("The from-to window may be at most 31 days.", "to")
         days = window.days()
         busy = merge_busy(self.store.busy_intervals(user_id, days[0], days[-1]), window)
         return {"userId": user_id, "from": format_instant(window.start), "to": format_instant(window.end),
@@ -208,15 +176,3 @@ class Bookings:
         if conflicts:
             raise Conflict("The time overlaps another of this user's scheduled appointments; pick a free slot "
                            "(see GET /users/{userId}/busy).", conflicts=[c.to_api() for c in conflicts])
-
-
-def _only(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
-    for name in params:
-        if name not in allowed:
-            raise ValidationError(f"Unknown query parameter '{name}'. Allowed: {', '.join(allowed)}.", name)
-
-
-def _int_param(value: str, name: str, low: int, high: int) -> int:
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise ValidationError(f"{name} must be a whole number from {low} to {high}.", name)
-    return int(value)

@@ -6,7 +6,6 @@ Nothing here touches AWS or the environment, so all of it is tested without moto
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -19,7 +18,6 @@ from appointments.errors import ValidationError
 
 UTC = UTC
 MAX_DURATION = timedelta(days=7)
-MAX_BODY_BYTES = 16 * 1024
 MAX_DETAILS_BYTES = 4 * 1024
 MAX_DETAILS_KEY = 128
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # every time, in a body or a query, lies in [EARLIEST, LATEST]
@@ -193,26 +191,6 @@ class Appointment:
             "updatedAt": format_instant(self.updated_at) if self.updated_at else None,
             "version": self.version,
         }
-
-
-def parse_json_object(raw: str | None) -> dict:
-    if raw is None or raw == "":
-        raise ValidationError("The request needs a JSON object body.")
-    size = len(raw.encode("utf-8"))
-    if size > MAX_BODY_BYTES:
-        raise ValidationError(f"The request body is {size} bytes; the limit is {MAX_BODY_BYTES}.")
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise ValidationError("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ValidationError("The request body must be a JSON object.")
-    return body
-
-
-def request_fingerprint(body: Mapping) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _reject_unexpected_fields(body: Mapping, allowed: tuple[str, ...]) -> None:

@@ -1,0 +1,104 @@
+"""HTTP input: the JSON body, the request fingerprint, the idempotency key rule and query parameters.
+
+Entry points turn raw request parts into typed values here, so the booking logic takes values it can
+trust and ``domain.py`` keeps only the rules of appointments. Every refusal names the field at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from appointments.domain import CANCELLED, SCHEDULED, Interval, parse_instant
+from appointments.errors import ValidationError
+
+MAX_BODY_BYTES = 16 * 1024
+IDEMPOTENCY_NAMESPACE = uuid.UUID("8c5e7d0e-3f0b-4c52-9a43-51a3a5a0c2f1")
+IDEMPOTENCY_KEY_CHARS = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
+MAX_WINDOW = timedelta(days=31)
+DEFAULT_PAGE, MAX_PAGE = 50, 100
+
+
+def parse_json_object(raw: str | None) -> dict:
+    if raw is None or raw == "":
+        raise ValidationError("The request needs a JSON object body.")
+    size = len(raw.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise ValidationError(f"The request body is {size} bytes; the limit is {MAX_BODY_BYTES}.")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationError("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ValidationError("The request body must be a JSON object.")
+    return body
+
+
+def request_fingerprint(body: Mapping) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def idempotent_appointment_id(user_id: str, key: str) -> str:
+    """The appointment ID a key stands for: the same user and key always book the same appointment."""
+    if not 1 <= len(key) <= 255 or not set(key) <= IDEMPOTENCY_KEY_CHARS:
+        raise ValidationError("Idempotency-Key must be 1-255 printable ASCII characters.", "Idempotency-Key")
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{key}"))
+
+
+# -- query parameters -----------------------------------------------------------------------------
+
+def only(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    for name in params:
+        if name not in allowed:
+            raise ValidationError(f"Unknown query parameter '{name}'. Allowed: {', '.join(allowed)}.", name)
+
+
+def int_param(value: str, name: str, low: int, high: int) -> int:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise ValidationError(f"{name} must be a whole number from {low} to {high}.", name)
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """``GET /appointments``: ``user_id`` is as requested (the caller decides whose list it is)."""
+
+    user_id: str | None
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str | None = None
+    limit: int = DEFAULT_PAGE
+    next_token: str | None = None
+
+
+def list_query(params: Mapping[str, str]) -> ListQuery:
+    only(params, ("userId", "from", "to", "status", "limit", "nextToken"))
+    since = parse_instant(params["from"], "from") if "from" in params else None
+    until = parse_instant(params["to"], "to") if "to" in params else None
+    if since and until and until <= since:
+        raise ValidationError("to must be after from.", "to")
+    status = params.get("status")
+    if status not in (None, SCHEDULED, CANCELLED):
+        raise ValidationError(f"status must be {SCHEDULED} or {CANCELLED}.", "status")
+    return ListQuery(params.get("userId"), since, until, status,
+                     int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE), params.get("nextToken"))
+
+
+def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", "to")) -> Interval:
+    """A required ``[from, to)`` window of at most 31 days."""
+    only(params, allowed)
+    for name in ("from", "to"):
+        if name not in params:
+            raise ValidationError(f"{name} is required.", name)
+    window = Interval(parse_instant(params["from"], "from"), parse_instant(params["to"], "to"))
+    if window.end <= window.start:
+        raise ValidationError("to must be after from.", "to")
+    if window.end - window.start > MAX_WINDOW:
+        raise ValidationError("The from-to window may be at most 31 days.", "to")
+    return window
