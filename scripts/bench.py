@@ -42,7 +42,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AppointmentScheduler")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 import package  # noqa: E402
-from proxy_events import LambdaContext, find_route, proxy_event, routes_from_template  # noqa: E402
+from proxy_events import LambdaContext  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
@@ -176,39 +176,20 @@ class Harness:
     def __init__(self, outputs: dict, functions: dict, recorder: AwsRecorder, clock):
         import boto3
 
-        import conflict_detector
-        import reminder_scheduler
-        import reminder_sender
-        from appointments.bookings import Bookings
-        from appointments.reminders import ReminderPublisher, Reminders, ReminderSchedules, ScheduleTarget
-        from appointments.store import AppointmentStore
+        from lambdas import StackSettings, wire
         from local_aws import StreamPump
 
-        api, scheduling, sending = (functions[n] for n in ("ConflictDetector", "ReminderScheduler", "ReminderSender"))
-        dynamodb = recorder.client("dynamodb")
-        self.store = AppointmentStore(dynamodb, api["TABLE_NAME"], api["CALENDAR_TABLE_NAME"], api["STACK_ID"])
-        self.bookings = Bookings(self.store, clock=clock)
-        conflict_detector.use(self.bookings)
-        delivery = Reminders(AppointmentStore(dynamodb, sending["TABLE_NAME"]),
-                             ReminderPublisher(recorder.client("sns"), sending["TOPIC_ARN"]), clock=clock)
-        reminder_scheduler.use(ReminderSchedules(recorder.client("scheduler"), scheduling["SCHEDULE_GROUP"],
-                                                 ScheduleTarget(scheduling["REMINDER_FUNCTION_ARN"],
-                                                                scheduling["SCHEDULER_ROLE_ARN"],
-                                                                scheduling["DEAD_LETTER_QUEUE_ARN"])), clock=clock,
-                               deliver_with=delivery)
-        reminder_sender.use(delivery)
-        stream_arn = boto3.client("dynamodb").describe_table(TableName=api["TABLE_NAME"])["Table"]["LatestStreamArn"]
+        wired = wire(StackSettings.from_environments(functions), dynamodb=recorder.client("dynamodb"),
+                     scheduler=recorder.client("scheduler"), sns=recorder.client("sns"), clock=clock)
+        self.bookings, self.store = wired.bookings, wired.bookings.store
+        stream_arn = boto3.client("dynamodb").describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)  # the mapping's calls are not ours
-        self.routes = routes_from_template()
-        self.modules = (conflict_detector, reminder_scheduler, reminder_sender)
 
     def http(self, method: str, path: str, body: dict | None = None, query: str = "",
              headers: dict | None = None) -> tuple[int, dict]:
-        route, params = find_route(self.routes, method, path)
-        event = proxy_event(route, path, params, query=query, headers={"Content-Type": "application/json",
-                                                                        **(headers or {})},
-                            body=json.dumps(body) if body is not None else None)
-        result = self.modules[0].handler(event, LambdaContext("ConflictDetector-bench"))
+        from lambdas import api_event, invoke_api
+
+        result = invoke_api(api_event(method, path, body, query=query, headers=headers), "ConflictDetector-bench")
         return result["statusCode"], json.loads(result["body"])
 
     def drain_stream(self) -> list[dict]:

@@ -79,7 +79,7 @@ class StackStopped(Exception):
 def _api_instance(connection, environment: dict) -> None:
     os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    import conflict_detector
+    from lambdas import invoke_api
 
     while True:
         try:
@@ -89,7 +89,7 @@ def _api_instance(connection, environment: dict) -> None:
         if event is None:
             return
         try:
-            result = conflict_detector.handler(event, LambdaContext(environment["FUNCTION_NAME"], 10, 512))
+            result = invoke_api(event, environment["FUNCTION_NAME"])
         except Exception as error:  # the Lambda runtime would report this; API Gateway answers 502
             log(f"{environment['FUNCTION_NAME']} crashed: {type(error).__name__}: {error}")
             result = {"crash": f"{type(error).__name__}: {error}"}

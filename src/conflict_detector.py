@@ -18,7 +18,7 @@ from appointments.bookings import Bookings, Caller
 from appointments.errors import AppointmentError, Conflict, ValidationError
 from appointments.inputs import list_query, parse_json_object, window_query
 from appointments.settings import ApiSettings
-from appointments.wiring import Lazy
+from appointments.wiring import Lazy, build_bookings
 
 logger = Logger()
 metrics = Metrics()
@@ -26,17 +26,13 @@ app = APIGatewayRestResolver()
 # GET requests emit no metrics; Powertools would warn about that on every one of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-def build_bookings() -> Bookings:
+def from_environment() -> Bookings:
     import boto3
 
-    from appointments.store import AppointmentStore
-
-    settings = ApiSettings.from_environment()
-    return Bookings(AppointmentStore(boto3.client("dynamodb"), settings.table_name, settings.calendar_table_name,
-                                     cursor_key=settings.stack_id))
+    return build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment())
 
 
-bookings = Lazy(build_bookings)
+bookings = Lazy(from_environment)
 use = bookings.use  # hand in the Bookings to serve with (tests, the local gateway)
 
 

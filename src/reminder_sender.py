@@ -10,21 +10,25 @@ import warnings
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from appointments.adapters import ReminderRequest
 from appointments.domain import reminder_type
-from appointments.reminders import ReminderRequest, Reminders
+from appointments.reminders import Reminders
 from appointments.settings import SenderSettings
-from appointments.wiring import Lazy, reminder_delivery
+from appointments.wiring import Lazy, build_delivery
 
 logger = Logger()
 metrics = Metrics()
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-def build_reminders() -> Reminders:
+def from_environment() -> Reminders:
+    import boto3
+
     settings = SenderSettings.from_environment()
-    return reminder_delivery(settings.table_name, settings.topic_arn)
+    return build_delivery(boto3.client("dynamodb"), boto3.client("sns"), table_name=settings.table_name,
+                          topic_arn=settings.topic_arn)
 
 
-reminders = Lazy(build_reminders)
+reminders = Lazy(from_environment)
 use = reminders.use  # hand in the Reminders to deliver with (tests, local mode)
 
 

@@ -26,8 +26,10 @@ from moto import mock_aws
 import conflict_detector
 from appointments.bookings import Bookings
 from appointments.domain import UTC
+from appointments.settings import ApiSettings
 from appointments.store import AppointmentStore
-from proxy_events import LambdaContext, Route, find_route, proxy_event, routes_from_template
+from appointments.wiring import Lazy, build_bookings
+from lambdas import api_event, invoke_api
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = json.loads((ROOT / "template.json").read_text())
@@ -124,10 +126,21 @@ def dynamodb(aws):
     return client
 
 
+API_SETTINGS = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"),
+                           "arn:aws:cloudformation:us-east-1:123456789012:stack/test/1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_dependencies():
+    """Every test starts with handler modules that have built or been handed nothing."""
+    Lazy.reset_all()
+    yield
+    Lazy.reset_all()
+
+
 @pytest.fixture
-def store(dynamodb) -> AppointmentStore:
-    return AppointmentStore(dynamodb, table_name("AppointmentsTable"), table_name("CalendarTable"),
-                            cursor_key="arn:aws:cloudformation:us-east-1:123456789012:stack/test/1")
+def store(bookings) -> AppointmentStore:
+    return bookings.store
 
 
 class Clock:
@@ -147,8 +160,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def bookings(store, clock) -> Bookings:
-    return Bookings(store, clock=clock, sleep=lambda _: None)
+def bookings(dynamodb, clock) -> Bookings:
+    return build_bookings(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None)
 
 
 @dataclass
@@ -165,22 +178,13 @@ class ApiResponse:
 class Api:
     """Calls conflict_detector.handler with the proxy events API Gateway would send for each route."""
 
-    routes = routes_from_template(TEMPLATE)
-
     def __init__(self, claims: dict | None = None):
         self.claims = claims
 
     def request(self, method: str, path: str, body=None, *, query: str = "", headers: dict | None = None,
                 raw: str | bytes | None = None) -> ApiResponse:
-        found = find_route(self.routes, method, path)
-        if found is None:  # still hand it over: the handler must answer unknown routes itself
-            route, params = Route(method, path, "AWS_IAM"), {}
-        else:
-            route, params = found
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        event = proxy_event(route, path, params, query=query, body=payload, claims=self.claims,
-                            headers={"Content-Type": "application/json", **(headers or {})})
-        result = conflict_detector.handler(event, LambdaContext("ConflictDetector-test"))
+        result = invoke_api(api_event(method, path, body, raw=raw, query=query, headers=headers, claims=self.claims),
+                            "ConflictDetector-test")
         headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
         headers.update(result.get("headers") or {})
         return ApiResponse(result["statusCode"], headers, json.loads(result["body"] or "null"))

@@ -26,22 +26,16 @@ def _worker(commands, results, barrier, racy: bool) -> None:
     import boto3
 
     import conflict_detector
-    from appointments.bookings import Bookings
     from appointments.settings import ApiSettings
-    from appointments.store import AppointmentStore
-    from proxy_events import LambdaContext, find_route, proxy_event, routes_from_template
+    from appointments.wiring import build_bookings
+    from lambdas import api_event, invoke_api
 
-    settings = ApiSettings.from_environment()
-    store_class = racy_store_class() if racy else AppointmentStore
-    conflict_detector.use(Bookings(store_class(boto3.client("dynamodb"), settings.table_name,
-                                               settings.calendar_table_name)))
-    routes = routes_from_template()
+    conflict_detector.use(build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment(),
+                                         store_class=racy_store_class() if racy else None))
     while (invocation := commands.get()) is not None:
-        route, params = find_route(routes, invocation.method, invocation.path)
-        event = proxy_event(route, invocation.path, params,
-                            body=json.dumps(invocation.body) if invocation.body is not None else None)
+        event = api_event(invocation.method, invocation.path, invocation.body)
         barrier.wait(timeout=ROUND_TIMEOUT)
-        result = conflict_detector.handler(event, LambdaContext("ConflictDetector-race"))
+        result = invoke_api(event, "ConflictDetector-race")
         results.put((result["statusCode"], json.loads(result["body"])))
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 import conflict_detector
-from appointments.bookings import Bookings
-from conftest import Api, Flaky, booking
+from appointments.wiring import build_bookings
+from conftest import API_SETTINGS, Api, Flaky, booking
 
 # -- book -----------------------------------------------------------------------------------------
 
@@ -372,11 +372,8 @@ def test_with_cognito_another_users_appointment_reads_as_404(as_user):
 # -- failures ------------------------------------------------------------------------------------------------------
 
 def test_a_dynamodb_error_during_the_conflict_check_is_a_generic_500_and_books_nothing(store, clock, caplog, capsys):
-    from appointments.store import AppointmentStore
-
     broken = Flaky(store.dynamodb, "batch_get_item", times=1000, code="InternalServerError", message="secret detail")
-    failing = AppointmentStore(broken, store.table, store.calendar)
-    conflict_detector.use(Bookings(failing, clock=clock))
+    conflict_detector.use(build_bookings(broken, API_SETTINGS, clock=clock))
     response = Api().post(body=booking())
     assert (response.status, response.error) == (500, "InternalError")
     assert "secret" not in json.dumps(response.body)
@@ -413,7 +410,6 @@ def test_bulk_loaded_appointments_behave_like_booked_ones(api, store, clock):
 def test_a_transaction_refused_for_a_non_race_reason_is_a_500_not_a_retry_loop(store, clock):
     from botocore.exceptions import ClientError
 
-    from appointments.store import AppointmentStore
 
     class TooLarge:
         def __init__(self, client):
@@ -430,7 +426,7 @@ def test_a_transaction_refused_for_a_non_race_reason_is_a_500_not_a_retry_loop(s
             raise self._client.exceptions.TransactionCanceledException(error.response, "TransactWriteItems")
 
     failing = TooLarge(store.dynamodb)
-    conflict_detector.use(Bookings(AppointmentStore(failing, store.table, store.calendar), clock=clock))
+    conflict_detector.use(build_bookings(failing, API_SETTINGS, clock=clock))
     response = Api().post(body=booking())
     assert (response.status, response.error, failing.transactions) == (500, "InternalError", 1)
 

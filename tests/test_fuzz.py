@@ -27,18 +27,15 @@ import conflict_detector
 from appointments.bookings import Bookings
 from conftest import ROOT, TEMPLATE, module_moto_store
 from gateway import wsgi_app
-from proxy_events import LambdaContext, routes_from_template
+from lambdas import invoke_api
+from proxy_events import routes_from_template
 
 SPEC = ROOT / "docs" / "openapi.yaml"
 LEAKS = ("Traceback (most recent call last)", "botocore.exceptions", 'File "/', "ClientError", "Exception:")
 
 
-def invoke(event: dict) -> dict:
-    return conflict_detector.handler(event, LambdaContext("ConflictDetector-fuzz"))
-
-
 def app_with_spec():
-    gateway = wsgi_app(routes_from_template(TEMPLATE), invoke)
+    gateway = wsgi_app(routes_from_template(TEMPLATE), invoke_api)
     document = yaml.safe_load(SPEC.read_text())
     document.pop("security")
     served = json.dumps(document).encode()
@@ -67,10 +64,14 @@ def no_stack_trace_leaks(ctx, response, case):
 
 
 @pytest.fixture(scope="module")
-def moto_tables():
+def moto_store():
     with module_moto_store() as store:
-        conflict_detector.use(Bookings(store))
-        yield
+        yield store
+
+
+@pytest.fixture
+def moto_tables(moto_store):
+    conflict_detector.use(Bookings(moto_store))
 
 
 @pytest.mark.slow

@@ -79,10 +79,15 @@ operations = st.lists(st.one_of(
 
 
 @pytest.fixture(scope="module")
-def api():
+def moto_store():
     with module_moto_store() as store:
-        conflict_detector.use(Bookings(store, clock=Clock(NOW), sleep=lambda _: None))
-        yield Api()
+        yield store
+
+
+@pytest.fixture
+def api(moto_store):
+    conflict_detector.use(Bookings(moto_store, clock=Clock(NOW), sleep=lambda _: None))
+    return Api()
 
 
 def checked(response):

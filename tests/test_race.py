@@ -14,8 +14,9 @@ import boto3
 import pytest
 
 import deploy
-from appointments.bookings import Bookings, Caller
-from appointments.store import AppointmentStore
+from appointments.bookings import Caller
+from appointments.settings import ApiSettings
+from appointments.wiring import build_bookings
 from conftest import table_name
 from fleet import Fleet, Invocation
 
@@ -77,8 +78,8 @@ def test_concurrent_overlapping_bookings_admit_exactly_one(fleet):
 
 
 def test_a_reschedule_racing_bookings_into_the_same_slot_admits_exactly_one(fleet):
-    store = AppointmentStore(boto3.client("dynamodb"), table_name("AppointmentsTable"), table_name("CalendarTable"))
-    original, _ = Bookings(store).book({"userId": "mover", "startTime": "2031-01-10T08:00:00Z",
+    bookings = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment())
+    original, _ = bookings.book({"userId": "mover", "startTime": "2031-01-10T08:00:00Z",
                                         "endTime": "2031-01-10T09:00:00Z"}, Caller())
     move = Invocation("PATCH", f"/appointments/{original.appointment_id}",
                       {"startTime": "2031-01-10T14:30:00Z", "endTime": "2031-01-10T15:30:00Z"})

@@ -11,17 +11,13 @@ from botocore.exceptions import ClientError
 
 import reminder_scheduler
 import reminder_sender
-from appointments.bookings import Bookings, Caller
+from appointments.adapters import ReminderRequest, schedule_name
+from appointments.bookings import Caller
 from appointments.domain import UTC
-from appointments.reminders import (
-    ReminderPublisher,
-    ReminderRequest,
-    Reminders,
-    ReminderSchedules,
-    ScheduleTarget,
-    schedule_name,
-)
-from conftest import ENV, TEMPLATE, Clock, Flaky, resolve
+from appointments.settings import SchedulerSettings, SenderSettings
+from appointments.wiring import build_delivery, build_scheduling
+from conftest import API_SETTINGS, ENV, TEMPLATE, Clock, Flaky, resolve
+from lambdas import StackSettings, wire
 from local_aws import ScheduleFirer, StreamPump
 from proxy_events import LambdaContext
 
@@ -33,10 +29,11 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/ReminderSchedulerInvokeRole-test"
 
 
 class System:
-    def __init__(self, store, clock: Clock):
+    """The three functions wired as the stack wires them, on moto resources named as the template names them."""
+
+    def __init__(self, dynamodb, clock: Clock):
         self.clock = clock
-        self.store = store
-        self.bookings = Bookings(store, clock=clock, sleep=lambda _: None)
+        self.dynamodb = dynamodb
         self.scheduler = boto3.client("scheduler")
         self.scheduler.create_schedule_group(Name=GROUP)
         self.sqs = boto3.client("sqs")
@@ -44,17 +41,24 @@ class System:
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.sns = boto3.client("sns")
         self.topic_arn = self.sns.create_topic(Name=TOPIC)["TopicArn"]
-        self.target = ScheduleTarget(SENDER_ARN, ROLE_ARN, dlq_arn)
-        self.delivery = Reminders(store, ReminderPublisher(self.sns, self.topic_arn), clock=clock)
-        self.use_scheduler(self.scheduler)
-        reminder_sender.use(self.delivery)
-        stream_arn = boto3.client("dynamodb").describe_table(TableName=store.table)["Table"]["LatestStreamArn"]
+        self.settings = StackSettings(
+            API_SETTINGS, SchedulerSettings(GROUP, ROLE_ARN, SENDER_ARN, dlq_arn, API_SETTINGS.table_name,
+                                            self.topic_arn),
+            SenderSettings(API_SETTINGS.table_name, self.topic_arn))
+        wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns, clock=clock,
+                     sleep=lambda _: None)
+        self.bookings, self.store = wired.bookings, wired.bookings.store
+        stream_arn = dynamodb.describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)
         self.firer = ScheduleFirer(self.scheduler, GROUP, lambda arn, payload: self.send(payload))
 
     def use_scheduler(self, client) -> None:
-        reminder_scheduler.use(ReminderSchedules(client, GROUP, self.target), clock=self.clock,
-                               deliver_with=self.delivery)
+        reminder_scheduler.use(build_scheduling(client, self.dynamodb, self.sns, self.settings.scheduling,
+                                                clock=self.clock))
+
+    def use_sns(self, client) -> None:
+        reminder_sender.use(build_delivery(self.dynamodb, client, table_name=self.store.table,
+                                           topic_arn=self.topic_arn, clock=self.clock))
 
     def inbox(self, filter_user: str | None = None) -> str:
         url = self.sqs.create_queue(QueueName=f"inbox-{filter_user or 'all'}")["QueueUrl"]
@@ -83,8 +87,8 @@ class System:
 
 
 @pytest.fixture
-def system(store, clock) -> System:
-    return System(store, clock)
+def system(dynamodb, clock) -> System:
+    return System(dynamodb, clock)
 
 
 def test_booking_creates_one_schedule_per_reminder(system):
@@ -306,7 +310,7 @@ def test_a_failed_publish_raises_then_a_retry_after_the_claim_lease_sends_once(s
     inbox = system.inbox()
     appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
     flaky_sns = Flaky(system.sns, "publish", times=1, code="InternalError")
-    reminder_sender.use(Reminders(system.store, ReminderPublisher(flaky_sns, system.topic_arn), clock=system.clock))
+    system.use_sns(flaky_sns)
     with pytest.raises(ClientError):
         system.send(request_for(appointment))
     assert '"ReminderErrors"' in capsys.readouterr().out

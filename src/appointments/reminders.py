@@ -1,133 +1,32 @@
-"""Reminders: one-time EventBridge Scheduler schedules, and the at-most-once delivery to SNS.
+"""Reminder logic: keep an appointment's reminders in step with its changes, and deliver each at most once.
 
-``ReminderSchedules`` owns every Scheduler call and ``ReminderPublisher`` every SNS call; the
-``Reminders`` logic decides what to send and asks the store for an atomic claim first.
+``ReminderScheduling`` is the stream consumer's logic; ``Reminders`` is the delivery, used by the
+sender (and by the consumer for a reminder due within a minute). Both take their clock, and reach
+AWS only through the adapters in ``adapters.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from appointments.domain import (
-    UTC,
-    Appointment,
-    Reminder,
-    format_instant,
-    reminder_message,
-    reminder_subject,
-    reminder_type,
-)
-from appointments.errors import ValidationError
+from appointments.adapters import ReminderPublisher, ReminderRequest, ReminderSchedules
+from appointments.domain import UTC, Appointment, ScheduleChanges, format_instant, schedule_changes
 from appointments.store import AppointmentStore
 
-SCHEDULE_NAME_LIMIT = 64
 CLAIM_LEASE = timedelta(seconds=30)  # shorter than Lambda's first async retry delay (about a minute)
-SCHEDULE_RETRY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}
 
 
-def schedule_name(appointment_id: str, minutes: int) -> str:
-    """Deterministic, so replays and moves address the same schedule; at most 64 characters."""
-    name = f"reminder-{appointment_id}-{minutes}"
-    if len(name) > SCHEDULE_NAME_LIMIT:
-        name = f"reminder-{hashlib.sha256(appointment_id.encode()).hexdigest()[:40]}-{minutes}"
-    return name
-
-
-@dataclass(frozen=True)
-class ReminderRequest:
-    """What a schedule hands the sender: enough to find the appointment and to notice staleness."""
-
-    appointment_id: str
-    minutes_before: int
-    start_time: str
-
-    @property
-    def marker(self) -> str:
-        return f"{self.minutes_before}@{self.start_time}"
-
-    def to_input(self, user_id: str) -> dict:
-        return {"appointmentId": self.appointment_id, "userId": user_id, "minutesBefore": self.minutes_before,
-                "startTime": self.start_time, "reminderType": reminder_type(self.minutes_before)}
-
-    @classmethod
-    def from_event(cls, event: dict) -> ReminderRequest:
-        try:
-            request = cls(str(event["appointmentId"]), int(event["minutesBefore"]), str(event["startTime"]))
-        except (KeyError, TypeError, ValueError):
-            raise ValidationError(f"Not a reminder event: {json.dumps(event)[:200]}") from None
-        return request
-
-
-@dataclass(frozen=True)
-class ScheduleTarget:
-    function_arn: str
-    role_arn: str
-    dead_letter_arn: str
-
-
-class ReminderSchedules:
-    def __init__(self, scheduler, group: str, target: ScheduleTarget):
-        self.scheduler = scheduler
-        self.group = group
-        self.target = target
-
-    def put(self, appointment: Appointment, reminder: Reminder) -> None:
-        """Create the schedule, or move it if it already exists (a replay or a reschedule)."""
-        request = ReminderRequest(appointment.appointment_id, reminder.minutes_before,
-                                  format_instant(appointment.interval.start))
-        schedule = {
-            "Name": schedule_name(appointment.appointment_id, reminder.minutes_before),
-            "GroupName": self.group,
-            "ScheduleExpression": f"at({reminder.fire_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S})",
-            "ScheduleExpressionTimezone": "UTC",
-            "FlexibleTimeWindow": {"Mode": "OFF"},
-            "ActionAfterCompletion": "DELETE",
-            "Target": {
-                "Arn": self.target.function_arn,
-                "RoleArn": self.target.role_arn,
-                "Input": json.dumps(request.to_input(appointment.user_id)),
-                "RetryPolicy": SCHEDULE_RETRY,
-                "DeadLetterConfig": {"Arn": self.target.dead_letter_arn},
-            },
-        }
-        try:
-            self.scheduler.create_schedule(**schedule)
-        except self.scheduler.exceptions.ConflictException:
-            self.scheduler.update_schedule(**schedule)
-
-    def delete(self, appointment_id: str, minutes: int) -> None:
-        # Not found means never created, already fired or already deleted: the goal is met.
-        with contextlib.suppress(self.scheduler.exceptions.ResourceNotFoundException):
-            self.scheduler.delete_schedule(Name=schedule_name(appointment_id, minutes), GroupName=self.group)
-
-
-class ReminderPublisher:
-    def __init__(self, sns, topic_arn: str):
-        self.sns = sns
-        self.topic_arn = topic_arn
-
-    def publish(self, appointment: Appointment, minutes: int) -> str:
-        attributes = {"userId": appointment.user_id, "appointmentId": appointment.appointment_id,
-                      "reminderType": reminder_type(minutes)}
-        response = self.sns.publish(
-            TopicArn=self.topic_arn,
-            Subject=reminder_subject(minutes),
-            Message=reminder_message(appointment, minutes),
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-        )
-        return response["MessageId"]
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Reminders:
     """Deliver one reminder at most once, and never for a cancelled or moved appointment."""
 
     def __init__(self, store: AppointmentStore, publisher: ReminderPublisher,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 clock: Callable[[], datetime] = utc_now):
         self.store = store
         self.publisher = publisher
         self.clock = clock
@@ -147,3 +46,42 @@ class Reminders:
         self.publisher.publish(appointment, request.minutes_before)
         self.store.mark_reminder_sent(appointment.appointment_id, request.marker)
         return "sent"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one change did: the schedule changes, and the outcome of each reminder sent at once."""
+
+    changes: ScheduleChanges
+    sent: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def sent_count(self) -> int:
+        return list(self.sent.values()).count("sent")
+
+    @property
+    def did_anything(self) -> bool:
+        return bool(self.changes.put or self.changes.delete or self.sent or self.changes.late)
+
+
+class ReminderScheduling:
+    """Apply one change of an appointment (a stream record's images) to its reminders. Idempotent:
+    schedules are created-or-moved and deleted-if-present, and deliveries are at most once."""
+
+    def __init__(self, schedules: ReminderSchedules, delivery: Reminders, clock: Callable[[], datetime] = utc_now):
+        self.schedules = schedules
+        self.delivery = delivery
+        self.clock = clock
+
+    def apply(self, old: Appointment | None, new: Appointment | None) -> Applied:
+        changes = schedule_changes(old, new, self.clock())
+        appointment_id = (new or old).appointment_id
+        for reminder in changes.put:
+            self.schedules.put(new, reminder)
+        for minutes in changes.delete:
+            self.schedules.delete(appointment_id, minutes)
+        sent = {}
+        for reminder in changes.send_now:
+            request = ReminderRequest(appointment_id, reminder.minutes_before, format_instant(new.interval.start))
+            sent[reminder.minutes_before] = self.delivery.deliver(request)
+        return Applied(changes, sent)

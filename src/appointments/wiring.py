@@ -1,23 +1,36 @@
-"""How entry points hold their dependencies: built from the environment on first use, or handed in."""
+"""How entry points get their dependencies: built on first use from the environment, or handed in.
+
+The ``build_*`` functions are the one place where the object graph is put together from clients,
+settings and a clock; the handlers call them with the runtime's boto3 clients, and tests, the local
+stack and the benchmark with their own.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from appointments.reminders import Reminders
+    from appointments.bookings import Bookings
+    from appointments.reminders import Reminders, ReminderScheduling
+    from appointments.settings import ApiSettings, SchedulerSettings
 
 T = TypeVar("T")
+Clock = Callable[[], datetime]
 
 
 class Lazy(Generic[T]):
     """One dependency of a handler module. Building it lazily keeps imports free of AWS calls;
     ``use`` lets tests and the local stack hand in their own, without patching module globals."""
 
+    everyone: ClassVar[list[Lazy]] = []
+
     def __init__(self, build: Callable[[], T]):
         self._build = build
         self._value: T | None = None
+        Lazy.everyone.append(self)
 
     def __call__(self) -> T:
         if self._value is None:
@@ -27,14 +40,46 @@ class Lazy(Generic[T]):
     def use(self, value: T) -> None:
         self._value = value
 
+    @classmethod
+    def reset_all(cls) -> None:
+        """Forget every built or handed-in dependency (between tests)."""
+        for lazy in cls.everyone:
+            lazy._value = None
 
-def reminder_delivery(table_name: str, topic_arn: str) -> Reminders:
-    """The at-most-once reminder delivery, on the runtime's clients: the sender's, and the stream
-    consumer's for a reminder due within a minute."""
-    import boto3
 
-    from appointments.reminders import ReminderPublisher, Reminders
+def utc_now() -> datetime:
+    from appointments.domain import UTC
+
+    return datetime.now(UTC)
+
+
+def build_bookings(dynamodb, settings: ApiSettings, *, clock: Clock = utc_now,
+                   sleep: Callable[[float], None] = time.sleep, store_class=None) -> Bookings:
+    from appointments.bookings import Bookings
     from appointments.store import AppointmentStore
 
-    return Reminders(AppointmentStore(boto3.client("dynamodb"), table_name),
-                     ReminderPublisher(boto3.client("sns"), topic_arn))
+    store = (store_class or AppointmentStore)(dynamodb, settings.table_name, settings.calendar_table_name,
+                                              cursor_key=settings.stack_id)
+    return Bookings(store, clock=clock, sleep=sleep)
+
+
+def build_delivery(dynamodb, sns, *, table_name: str, topic_arn: str, clock: Clock = utc_now) -> Reminders:
+    """The at-most-once reminder delivery: the sender's, and the stream consumer's for a reminder due
+    within a minute."""
+    from appointments.adapters import ReminderPublisher
+    from appointments.reminders import Reminders
+    from appointments.store import AppointmentStore
+
+    return Reminders(AppointmentStore(dynamodb, table_name), ReminderPublisher(sns, topic_arn), clock=clock)
+
+
+def build_scheduling(scheduler, dynamodb, sns, settings: SchedulerSettings, *,
+                     clock: Clock = utc_now) -> ReminderScheduling:
+    from appointments.adapters import ReminderSchedules, ScheduleTarget
+    from appointments.reminders import ReminderScheduling
+
+    target = ScheduleTarget(settings.reminder_function_arn, settings.scheduler_role_arn,
+                            settings.dead_letter_queue_arn)
+    return ReminderScheduling(ReminderSchedules(scheduler, settings.schedule_group, target),
+                              build_delivery(dynamodb, sns, table_name=settings.table_name,
+                                             topic_arn=settings.topic_arn, clock=clock), clock=clock)

@@ -1,0 +1,82 @@
+"""The three functions as one system on one machine: wire them, and call the API one.
+
+``wire`` hands every handler module its dependencies, built by ``appointments.wiring`` from the
+given clients, settings and clock. ``api_event`` and ``invoke_api`` build the proxy event API
+Gateway would send for a request and call the real handler with it. Tests, ``make run`` and the
+benchmark use these, so all of them exercise the same object graph and the same event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from appointments.bookings import Bookings
+from appointments.reminders import Reminders, ReminderScheduling
+from appointments.settings import ApiSettings, SchedulerSettings, SenderSettings
+from appointments.wiring import Clock, build_bookings, build_scheduling, utc_now
+from proxy_events import LambdaContext, Route, find_route, proxy_event, routes_from_template
+
+FUNCTION_SETTINGS = {"ConflictDetector": ApiSettings, "ReminderScheduler": SchedulerSettings,
+                     "ReminderSender": SenderSettings}
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    api: ApiSettings
+    scheduling: SchedulerSettings
+    sending: SenderSettings
+
+    @classmethod
+    def from_environments(cls, environments: Mapping[str, Mapping[str, str]]) -> StackSettings:
+        """From each function's environment as the deployed stack configured it (``deploy_into_moto``)."""
+        return cls(*(FUNCTION_SETTINGS[name].from_environment(environments[name]) for name in FUNCTION_SETTINGS))
+
+
+@dataclass(frozen=True)
+class Wired:
+    bookings: Bookings
+    scheduling: ReminderScheduling
+
+    @property
+    def delivery(self) -> Reminders:
+        return self.scheduling.delivery
+
+
+def wire(settings: StackSettings, *, dynamodb, scheduler, sns, clock: Clock = utc_now,
+         sleep: Callable[[float], None] = time.sleep) -> Wired:
+    """Hand all three handler modules their dependencies; the sender and the consumer share one delivery."""
+    import conflict_detector
+    import reminder_scheduler
+    import reminder_sender
+
+    wired = Wired(build_bookings(dynamodb, settings.api, clock=clock, sleep=sleep),
+                  build_scheduling(scheduler, dynamodb, sns, settings.scheduling, clock=clock))
+    conflict_detector.use(wired.bookings)
+    reminder_scheduler.use(wired.scheduling)
+    reminder_sender.use(wired.delivery)
+    return wired
+
+
+_routes: list[Route] = []
+
+
+def api_event(method: str, path: str, body=None, *, raw: str | bytes | None = None, query: str = "",
+              headers: dict | None = None, claims: dict | None = None) -> dict:
+    """The proxy event for a request; an unknown route still gets an event, for the handler to refuse."""
+    if not _routes:
+        _routes.extend(routes_from_template())
+    found = find_route(_routes, method, path)
+    route, params = found if found else (Route(method, path, "AWS_IAM"), {})
+    payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    return proxy_event(route, path, params, query=query, body=payload, claims=claims,
+                       headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def invoke_api(event: dict, function_name: str = "ConflictDetector-local") -> dict:
+    """Call the API handler as Lambda would, one request at a time."""
+    import conflict_detector
+
+    return conflict_detector.handler(event, LambdaContext(function_name, 10, 512))
