@@ -64,24 +64,32 @@ def query() -> dict[str, str]:
 
 # -- routes -------------------------------------------------------------------------------------
 
+def count_booking(name: str) -> None:
+    """An attempt is a booking the service decided: booked, refused as a conflict, or failed.
+    Invalid input and idempotent replays are not attempts."""
+    metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
 @app.post("/appointments")
 def book() -> Response:
     body = request_body()
     key = app.current_event.headers.get("Idempotency-Key")
-    # An attempt is a booking the service decided: booked, refused as a conflict, or failed (500,
-    # counted in unexpected_error). Invalid input and idempotent replays are not attempts.
     try:
         appointment, replayed = bookings().book(body, caller(), key)
     except Conflict:
-        metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="BookingConflicts", unit=MetricUnit.Count, value=1)
+        count_booking(name="BookingConflicts")
+        raise
+    except AppointmentError:  # the request was refused before anything was decided
+        raise
+    except Exception:
+        count_booking(name="BookingErrors")
         raise
     headers = {"Location": f"/appointments/{appointment.appointment_id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     else:
-        metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="BookingSuccess", unit=MetricUnit.Count, value=1)
+        count_booking(name="BookingSuccess")
     logger.info("booking accepted", appointment_id=appointment.appointment_id, replayed=replayed)
     return json_response(201, appointment.to_api(), headers)
 
@@ -124,9 +132,8 @@ def domain_error(error: AppointmentError) -> Response:
     if error.status >= 500:
         return unexpected_error(error)
     logger.info("request refused", error=error.code, status=error.status)
-    headers = {"Retry-After": "1"} if isinstance(error, Conflict) and not error.extra["conflicts"] else {}
     response = error_response(error.status, error.code, error.message, **error.extra)
-    response.headers.update(headers)
+    response.headers.update(error.headers)
     return response
 
 
@@ -140,9 +147,6 @@ def no_route(_: NotFoundError) -> Response:
 @app.exception_handler(Exception)
 def unexpected_error(error: Exception) -> Response:
     logger.exception("request failed")
-    if app.current_event.http_method == "POST" and app.current_event.resource == "/appointments":
-        metrics.add_metric(name="BookingAttempts", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="BookingErrors", unit=MetricUnit.Count, value=1)
     return error_response(500, "InternalError", "Something went wrong on our side; retry later, and quote the "
                                                 "requestId if it keeps happening.")
 

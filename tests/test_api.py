@@ -444,3 +444,31 @@ def test_invalid_bookings_and_replays_are_not_counted_as_attempts(api, capsys):
     names = emitted_metrics(capsys.readouterr().out)
     assert names.count("BookingAttempts") == 1
     assert names.count("BookingSuccess") == 1
+
+
+def test_a_booking_that_loses_every_race_is_409_with_retry_after_and_counted_as_a_conflict(store, clock, capsys):
+    class AlwaysRaced:
+        """Every transaction is cancelled by a concurrent writer."""
+
+        def __init__(self, client):
+            self._client = client
+
+        def __getattr__(self, name):
+            return getattr(self._client, name)
+
+        def transact_write_items(self, **kwargs):
+            from botocore.exceptions import ClientError
+
+            error = ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "raced"},
+                                 "CancellationReasons": [{"Code": "None"}, {"Code": "ConditionalCheckFailed"}]},
+                                "TransactWriteItems")
+            raise self._client.exceptions.TransactionCanceledException(error.response, "TransactWriteItems")
+
+    conflict_detector.use(build_bookings(AlwaysRaced(store.dynamodb), API_SETTINGS, clock=clock,
+                                         sleep=lambda _: None))
+    response = Api().post(body=booking())
+    assert (response.status, response.error, response.body["conflicts"]) == (409, "Conflict", [])
+    assert response.headers["Retry-After"] == "1"
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"BookingAttempts"' in line]
+    assert [(m["BookingAttempts"], m.get("BookingConflicts")) for m in emf] == [([1.0], [1.0])]
+    assert store.dynamodb.scan(TableName=store.table)["Items"] == []

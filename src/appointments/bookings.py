@@ -32,17 +32,11 @@ from appointments.errors import (
     IdempotencyKeyReused,
     NotFound,
     StaleRead,
+    TooMuchContention,
     ValidationError,
 )
 from appointments.inputs import ListQuery, idempotent_appointment_id, request_fingerprint
 from appointments.store import AppointmentStore, CalendarSnapshot
-
-
-class TooMuchContention(Conflict):
-    """Every attempt lost to a concurrent change of the same user's calendar."""
-
-    def __init__(self) -> None:
-        super().__init__("This user's calendar is changing too fast right now; retry in a moment.", conflicts=[])
 
 
 @dataclass(frozen=True)

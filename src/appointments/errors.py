@@ -8,6 +8,7 @@ class AppointmentError(Exception):
 
     status = 500
     code = "InternalError"
+    headers: dict[str, str] = {}  # HTTP headers the answer carries
 
     def __init__(self, message: str, **extra):
         super().__init__(message)
@@ -39,6 +40,15 @@ class Conflict(AppointmentError):
 
     def __init__(self, message: str, conflicts: list[dict]):
         super().__init__(message, conflicts=conflicts)
+
+
+class TooMuchContention(Conflict):
+    """Every attempt lost to a concurrent change of the same calendars; the client should retry soon."""
+
+    headers = {"Retry-After": "1"}
+
+    def __init__(self) -> None:
+        super().__init__("These calendars are changing too fast right now; retry in a moment.", conflicts=[])
 
 
 class AppointmentCancelled(AppointmentError):
