@@ -14,9 +14,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from appointments.bookings import Bookings, Caller
+from appointments.bookings import Bookings, Caller, cognito_groups
 from appointments.errors import AppointmentError, Conflict, ValidationError
-from appointments.inputs import list_query, parse_json_object, window_query
+from appointments.inputs import agenda_query, list_query, parse_json_object, window_query
 from appointments.settings import ApiSettings
 from appointments.wiring import Lazy, build_bookings
 
@@ -37,8 +37,9 @@ use = bookings.use  # hand in the Bookings to serve with (tests, the local gatew
 
 
 def caller() -> Caller:
-    """The Cognito ``sub`` when a user pool authorizer ran; IAM and no authorizer carry no claims."""
-    return Caller(subject=app.current_event.request_context.authorizer.claims.get("sub"))
+    """The Cognito ``sub`` and groups when a user pool authorizer ran; IAM and no authorizer carry no claims."""
+    claims = app.current_event.request_context.authorizer.claims
+    return Caller(subject=claims.get("sub"), groups=cognito_groups(claims.get("cognito:groups")))
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -118,6 +119,17 @@ def cancel_appointment(appointmentId: str) -> Response:
 @app.get("/users/<userId>/busy")
 def busy(userId: str) -> Response:
     return json_response(200, bookings().busy(userId, window_query(query()), caller()))
+
+
+@app.get("/calendars/<calendarId>/busy")
+def calendar_busy(calendarId: str) -> Response:
+    return json_response(200, bookings().calendar_busy(calendarId, window_query(query()), caller()))
+
+
+@app.get("/calendars/<calendarId>/appointments")
+def calendar_agenda(calendarId: str) -> Response:
+    appointments, next_token = bookings().agenda(calendarId, agenda_query(query()), caller())
+    return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
 
 
 # -- errors, mapped by type in one place ------------------------------------------------------------

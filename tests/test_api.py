@@ -47,7 +47,7 @@ def test_overlapping_booking_is_refused_with_the_conflicts(api, start, end):
     response = api.post(body=booking(start=start, end=end))
     assert response.status == 409
     assert response.error == "Conflict"
-    assert response.body["conflicts"] == [{"appointmentId": first["appointmentId"],
+    assert response.body["conflicts"] == [{"calendarId": "alice", "appointmentId": first["appointmentId"],
                                            "startTime": first["startTime"], "endTime": first["endTime"]}]
     assert response.body["requestId"]
 

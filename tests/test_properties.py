@@ -72,9 +72,9 @@ def test_service_decisions_equal_the_brute_force_model(bookings, store, ops):
                 assert accepted == expected, (op, model)
     # The buckets hold exactly the scheduled intervals, each on every day it touches.
     first, last = window(0, 0)[0][:10], "2026-12-08"
-    busy = {i.encode() for i in store.busy_intervals(user, first, last)}
+    busy = {s.interval.encode() for s in store.calendar_slots(user, first, last)}
     assert busy == {f"{s}/{e}" for s, e in model.values()}
     for appointment_id, (start, end) in model.items():
         days = Interval(parse_stored_instant(start), parse_stored_instant(end)).days()
-        snapshot = store.read_calendar(user, days)
+        snapshot = store.read_calendars({user: days})
         assert all(appointment_id in bucket.slots for bucket in snapshot.buckets.values())

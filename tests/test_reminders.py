@@ -60,10 +60,12 @@ class System:
         reminder_sender.use(build_delivery(self.dynamodb, client, table_name=self.store.table,
                                            topic_arn=self.topic_arn, clock=self.clock))
 
-    def inbox(self, filter_user: str | None = None) -> str:
-        url = self.sqs.create_queue(QueueName=f"inbox-{filter_user or 'all'}")["QueueUrl"]
+    def inbox(self, filter_user: str | None = None, policy: dict | None = None) -> str:
+        policy = policy or ({"userId": [filter_user]} if filter_user else None)
+        name = "inbox-" + ("".join(c for c in json.dumps(policy, sort_keys=True) if c.isalnum()) if policy else "all")
+        url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes = {"FilterPolicy": json.dumps({"userId": [filter_user]})} if filter_user else {}
+        attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
         self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
         return url
 
@@ -267,7 +269,19 @@ def test_a_reminder_reaches_a_subscriber_filtered_on_user_id_with_subject_text_a
     assert message["Message"] == ("Reminder: your appointment starts in 24 hours, on Tuesday 01 December 2026 at "
                                   "10:00 CET (Europe/Berlin).\nLocation: Room 4\nDescription: Check-up")
     assert {k: v["Value"] for k, v in message["MessageAttributes"].items()} == {
-        "userId": "alice", "appointmentId": alice.appointment_id, "reminderType": "24_hour"}
+        "userId": "alice", "appointmentId": alice.appointment_id, "reminderType": "24_hour", "calendars": '["alice"]'}
+    assert message["MessageAttributes"]["calendars"]["Type"] == "String.Array"
+
+
+def test_a_provider_gets_the_reminders_of_its_appointments_with_a_calendars_filter_policy(system):
+    provider_inbox = system.inbox(policy={"calendars": ["dr-smith"]})
+    with_provider = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", participants=["dr-smith", "room-4"])
+    elsewhere = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", user="bob", participants=["dr-jones"])
+    for appointment in (with_provider, elsewhere):
+        assert system.send(request_for(appointment, 1440))["outcome"] == "sent"
+    [message] = system.messages(provider_inbox)
+    assert message["MessageAttributes"]["appointmentId"]["Value"] == with_provider.appointment_id
+    assert json.loads(message["MessageAttributes"]["calendars"]["Value"]) == ["alice", "dr-smith", "room-4"]
 
 
 def test_a_duplicate_delivery_publishes_exactly_once(system):

@@ -8,13 +8,13 @@ from appointments.domain import new_appointment
 from appointments.store import appointment_from_item, appointment_item
 from conftest import NOW, booking
 
-STORED = {"userId", "startTime", "endTime", "timeZone", "details", "reminders", "status", "createdAt", "updatedAt",
-          "version"}
+STORED = {"userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders", "status", "createdAt",
+          "updatedAt", "version"}
 
 
 def test_the_item_mapping_round_trips_and_names_exactly_the_stored_attributes():
     appointment = new_appointment(booking(timeZone="Europe/Berlin", details={"location": "Room 4"},
-                                          reminders=[30]), appointment_id="a1", now=NOW)
+                                          reminders=[30], participants=["dr-smith"]), appointment_id="a1", now=NOW)
     values = appointment_item(appointment)
     assert set(values) == STORED
     item = {k: TypeSerializer().serialize(v) for k, v in {"appointmentId": "a1", **values}.items()}

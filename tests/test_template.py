@@ -22,6 +22,11 @@ SEED_LOGICAL_IDS = ["AppointmentsTable", "NotificationTopic", "ConflictDetectorR
                     "ApiDeployment", "BookingMetricFilter", "BookingSuccessAlarm"]
 
 
+def test_the_deployment_waits_for_every_method():
+    methods = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::ApiGateway::Method"}
+    assert set(RESOURCES["ApiDeployment"]["DependsOn"]) == methods
+
+
 def statements(role: str) -> list[dict]:
     return [s for p in RESOURCES[role]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
 
@@ -100,7 +105,8 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
     routes = {(r.method, r.resource) for r in routes_from_template(TEMPLATE)}
     assert routes == {("POST", "/appointments"), ("GET", "/appointments"), ("GET", "/appointments/{appointmentId}"),
                       ("PATCH", "/appointments/{appointmentId}"), ("DELETE", "/appointments/{appointmentId}"),
-                      ("GET", "/users/{userId}/busy")}
+                      ("GET", "/users/{userId}/busy"), ("GET", "/calendars/{calendarId}/busy"),
+                      ("GET", "/calendars/{calendarId}/appointments")}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"]
     for method in methods:
         assert method["Integration"]["Type"] == "AWS_PROXY"

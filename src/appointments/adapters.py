@@ -108,12 +108,15 @@ class ReminderPublisher:
         self.topic_arn = topic_arn
 
     def publish(self, appointment: Appointment, minutes: int) -> str:
-        attributes = {"userId": appointment.user_id, "appointmentId": appointment.appointment_id,
-                      "reminderType": reminder_type(minutes)}
+        attributes = {k: {"DataType": "String", "StringValue": v} for k, v in {
+            "userId": appointment.user_id, "appointmentId": appointment.appointment_id,
+            "reminderType": reminder_type(minutes)}.items()}
+        # A provider or a room subscribes with the filter policy {"calendars": ["dr-smith"]}.
+        attributes["calendars"] = {"DataType": "String.Array", "StringValue": json.dumps(appointment.calendars)}
         response = self.sns.publish(
             TopicArn=self.topic_arn,
             Subject=reminder_subject(minutes),
             Message=reminder_message(appointment, minutes),
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+            MessageAttributes=attributes,
         )
         return response["MessageId"]

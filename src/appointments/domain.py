@@ -25,9 +25,10 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 MAX_REMINDERS = 5
 MAX_REMINDER_MINUTES = 40320  # 28 days
 DEFAULT_REMINDERS = (1440, 60)
-USER_ID = re.compile(r"[A-Za-z0-9._@+:\-]{1,128}")
-CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "details", "reminders")
-PATCH_FIELDS = ("startTime", "endTime", "timeZone", "details", "reminders")
+USER_ID = re.compile(r"[A-Za-z0-9._@+:\-]{1,128}")  # also the rule for every calendar ID
+MAX_PARTICIPANTS = 8  # with the user's calendar, 9 calendars: one transaction stays within 100 actions
+CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders")
+PATCH_FIELDS = ("startTime", "endTime", "timeZone", "participants", "details", "reminders")
 READ_ONLY_FIELDS = ("appointmentId", "status", "createdAt", "updatedAt", "version")
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 
@@ -125,20 +126,64 @@ class Interval:
 
 @dataclass(frozen=True)
 class Slot:
-    """One scheduled appointment as a calendar bucket records it."""
+    """One scheduled appointment as a calendar's bucket records it.
+
+    ``footprint`` is the time it blocks on that calendar: the interval widened by the calendar's
+    buffers when it was booked (the interval itself on a calendar without buffers). ``owner`` is the
+    appointment's userId, so a conflict shows its appointmentId only to its owner.
+    """
 
     appointment_id: str
     interval: Interval
+    owner: str = ""
+    footprint: Interval | None = None
 
-    def to_api(self) -> dict:
-        return {"appointmentId": self.appointment_id, "startTime": format_instant(self.interval.start),
-                "endTime": format_instant(self.interval.end)}
+    @property
+    def blocks(self) -> Interval:
+        return self.footprint or self.interval
+
+    def encode(self) -> str:
+        """Compact, for a bucket's map: ``start/end|owner``, or ``start/end|fstart/fend|owner`` with buffers."""
+        parts = [self.interval.encode(), self.owner]
+        if self.footprint and self.footprint != self.interval:
+            parts.insert(1, self.footprint.encode())
+        return "|".join(parts)
+
+    @classmethod
+    def decode(cls, appointment_id: str, text: str, calendar_id: str) -> Slot:
+        """Entries written before calendars had owners are ``start/end``: their owner is the calendar."""
+        interval, *rest = text.split("|")
+        footprint = Interval.decode(rest[0]) if len(rest) == 2 else None
+        return cls(appointment_id, Interval.decode(interval), rest[-1] if rest else calendar_id, footprint)
+
+
+@dataclass(frozen=True)
+class CalendarConflict:
+    calendar_id: str
+    slot: Slot
+
+    def to_api(self, for_user: str) -> dict:
+        """``appointmentId`` only for the user's own appointments: another customer's booking of a shared
+        provider shows only its calendar and times."""
+        shown = {"calendarId": self.calendar_id, "startTime": format_instant(self.slot.interval.start),
+                 "endTime": format_instant(self.slot.interval.end)}
+        if self.slot.owner == for_user:
+            shown["appointmentId"] = self.slot.appointment_id
+        return shown
 
 
 def find_conflicts(new: Interval, existing: Iterable[Slot], ignore: str | None = None) -> list[Slot]:
-    """The slots that overlap ``new``, by start time; ``ignore`` is the appointment being moved."""
+    """The slots whose footprint overlaps ``new`` (the footprint being booked), by start time; ``ignore``
+    is the appointment being moved."""
     unique = {slot.appointment_id: slot for slot in existing if slot.appointment_id != ignore}
-    return sorted((s for s in unique.values() if s.interval.overlaps(new)), key=lambda s: s.interval)
+    return sorted((s for s in unique.values() if s.blocks.overlaps(new)), key=lambda s: (s.interval, s.appointment_id))
+
+
+def calendar_conflicts(appointment: Appointment, calendars: Mapping[str, Iterable[Slot]]) -> list[CalendarConflict]:
+    """What is in the way of ``appointment`` on each calendar it occupies, in the appointment's calendar order."""
+    return [CalendarConflict(calendar_id, slot) for calendar_id in appointment.calendars
+            for slot in find_conflicts(appointment.interval, calendars.get(calendar_id, ()),
+                                       ignore=appointment.appointment_id)]
 
 
 def merge_busy(intervals: Iterable[Interval], window: Interval) -> list[Interval]:
@@ -161,6 +206,7 @@ class Appointment:
     user_id: str
     interval: Interval
     time_zone: str = "UTC"
+    participants: tuple[str, ...] = ()
     details: Mapping[str, str] = field(default_factory=dict)
     reminders: tuple[int, ...] = DEFAULT_REMINDERS
     status: str = SCHEDULED
@@ -174,8 +220,14 @@ class Appointment:
         return self.status == SCHEDULED
 
     @property
+    def calendars(self) -> tuple[str, ...]:
+        """Every calendar the appointment occupies: its user's, then the participants, in order."""
+        return (self.user_id, *self.participants)
+
+    @property
     def slot(self) -> Slot:
-        return Slot(self.appointment_id, self.interval)
+        """The entry it makes in each calendar's buckets (no calendar has buffers yet)."""
+        return Slot(self.appointment_id, self.interval, self.user_id)
 
     def to_api(self) -> dict:
         return {
@@ -184,6 +236,7 @@ class Appointment:
             "startTime": format_instant(self.interval.start),
             "endTime": format_instant(self.interval.end),
             "timeZone": self.time_zone,
+            "participants": list(self.participants),
             "details": dict(self.details),
             "reminders": list(self.reminders),
             "status": self.status,
@@ -205,6 +258,22 @@ def validate_user_id(value: object, field_name: str = "userId") -> str:
     if not isinstance(value, str) or not USER_ID.fullmatch(value):
         raise ValidationError(f"{field_name} must be 1-128 characters from A-Z a-z 0-9 . _ @ + : -", field_name)
     return value
+
+
+def validate_participants(value: object, user_id: str) -> tuple[str, ...]:
+    rule = (f"participants must be a list of up to {MAX_PARTICIPANTS} distinct calendar IDs other than userId, "
+            "each 1-128 characters from A-Z a-z 0-9 . _ @ + : -")
+    if not isinstance(value, list) or len(value) > MAX_PARTICIPANTS:
+        raise ValidationError(f"{rule}.", "participants")
+    for calendar_id in value:
+        if not isinstance(calendar_id, str) or not USER_ID.fullmatch(calendar_id):
+            raise ValidationError(f"{rule}; {json.dumps(calendar_id)[:140]} is not one.", "participants")
+    if len(set(value)) != len(value):
+        raise ValidationError(f"{rule}; remove the duplicates.", "participants")
+    if user_id in value:
+        raise ValidationError(f"{rule}; the user's own calendar ({user_id}) is always occupied, so leave it out.",
+                              "participants")
+    return tuple(value)
 
 
 def _validate_details(value: object) -> dict[str, str]:
@@ -271,6 +340,7 @@ def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> App
         user_id=user_id,
         interval=_validate_interval(start, end),
         time_zone=zone.key,
+        participants=validate_participants(body.get("participants", []), user_id),
         details=_validate_details(body.get("details", {})),
         reminders=_validate_reminders(body.get("reminders", list(DEFAULT_REMINDERS))),
         created_at=now,
@@ -297,6 +367,8 @@ def apply_changes(current: Appointment, body: Mapping, *, now: datetime) -> Appo
         current,
         interval=interval,
         time_zone=zone.key,
+        participants=(validate_participants(body["participants"], current.user_id) if "participants" in body
+                      else current.participants),
         details=_validate_details(body["details"]) if "details" in body else current.details,
         reminders=_validate_reminders(body["reminders"]) if "reminders" in body else current.reminders,
     )

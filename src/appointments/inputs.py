@@ -90,6 +90,21 @@ def list_query(params: Mapping[str, str]) -> ListQuery:
                      int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE), params.get("nextToken"))
 
 
+@dataclass(frozen=True)
+class AgendaQuery:
+    """``GET /calendars/{calendarId}/appointments``."""
+
+    window: Interval
+    limit: int = DEFAULT_PAGE
+    next_token: str | None = None
+
+
+def agenda_query(params: Mapping[str, str]) -> AgendaQuery:
+    window = window_query(params, ("from", "to", "limit", "nextToken"))
+    return AgendaQuery(window, int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE),
+                       params.get("nextToken"))
+
+
 def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", "to")) -> Interval:
     """A required ``[from, to)`` window of at most 31 days."""
     only(params, allowed)

@@ -1,11 +1,15 @@
 """The DynamoDB data layer: every read and write of the two tables lives here.
 
-AppointmentsTable holds one item per appointment. CalendarTable holds, per user and UTC day, a
-"bucket": the intervals of that user's scheduled appointments that touch the day, and a version.
-A booking reads the buckets of its days with one consistent BatchGetItem, and commits the
-appointment and every bucket it changes in one TransactWriteItems, each bucket conditioned on the
+AppointmentsTable holds one item per appointment. CalendarTable holds, per calendar and UTC day, a
+"bucket": the scheduled appointments occupying that calendar that touch the day (interval,
+footprint, owner), and a version. Its partition key is named ``userId`` for history; it holds any
+calendar ID (a user, a provider, a room).
+
+A booking reads the buckets of every calendar it occupies, for the days it touches, with one
+consistent BatchGetItem, and commits the appointment and every bucket it read in one
+TransactWriteItems: changed buckets are written and unchanged ones condition-checked, each on the
 version it read. A concurrent change to any of those buckets cancels the transaction (StaleRead),
-so two overlapping bookings can never both commit.
+so two bookings that overlap on any calendar can never both commit.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -34,6 +38,8 @@ from appointments.errors import StaleRead, ValidationError
 USER_INDEX = "UserAppointmentsIndex"
 BUCKET_TTL = timedelta(days=40)  # past buckets only serve free/busy look-backs
 MAX_DURATION_DAYS = 7
+BATCH_GET_KEYS = 100  # DynamoDB's limit of keys per BatchGetItem
+TRANSACTION_ACTIONS = 100  # and of actions per TransactWriteItems
 # Cancellation reasons that mean "another writer got there first"; "None" marks the items that passed.
 RACE_REASONS = {"ConditionalCheckFailed", "TransactionConflict", "None"}
 _serializer = TypeSerializer()
@@ -50,22 +56,31 @@ def _from_item(item: dict) -> dict:
 
 @dataclass
 class Bucket:
+    calendar_id: str
     day: str
     version: int = 0  # 0: the bucket does not exist yet
-    slots: dict[str, Interval] = field(default_factory=dict)
-
-    def as_slots(self) -> list[Slot]:
-        return [Slot(appointment_id, interval) for appointment_id, interval in self.slots.items()]
+    slots: dict[str, Slot] = field(default_factory=dict)
 
 
 @dataclass
 class CalendarSnapshot:
-    user_id: str
-    buckets: dict[str, Bucket]
-    appointment: Appointment | None = None  # the item read alongside, when one was asked for
+    """What one decision read: buckets by (calendar, day), and the appointment asked for with them."""
 
-    def slots(self) -> list[Slot]:
-        return [slot for bucket in self.buckets.values() for slot in bucket.as_slots()]
+    buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
+    appointment: Appointment | None = None
+
+    def slots_by_calendar(self) -> dict[str, list[Slot]]:
+        found: dict[str, list[Slot]] = {}
+        for bucket in self.buckets.values():
+            found.setdefault(bucket.calendar_id, []).extend(bucket.slots.values())
+        return found
+
+
+def bucket_from_item(item: dict) -> Bucket:
+    values = _from_item(item)
+    calendar_id = values["userId"]
+    return Bucket(calendar_id, values["day"], int(values["version"]),
+                  {k: Slot.decode(k, v, calendar_id) for k, v in values["slots"].items()})
 
 
 def appointment_from_item(item: dict) -> Appointment:
@@ -76,6 +91,7 @@ def appointment_from_item(item: dict) -> Appointment:
         user_id=values["userId"],
         interval=Interval(parse_stored_instant(values["startTime"]), parse_stored_instant(values["endTime"])),
         time_zone=values.get("timeZone", "UTC"),
+        participants=tuple(values.get("participants", [])),
         details=values.get("details", {}),
         reminders=tuple(int(m) for m in values.get("reminders", [])),
         status=values["status"],
@@ -95,6 +111,7 @@ def appointment_item(appointment: Appointment) -> dict:
         "startTime": format_instant(appointment.interval.start),
         "endTime": format_instant(appointment.interval.end),
         "timeZone": appointment.time_zone,
+        "participants": list(appointment.participants),
         "details": dict(appointment.details),
         "reminders": list(appointment.reminders),
         "status": appointment.status,
@@ -115,41 +132,47 @@ class AppointmentStore:
         self.cursors = PageCursors(cursor_key)
 
     # -- conflict control ---------------------------------------------------------------------
-    def read_calendar(self, user_id: str, days: Iterable[str], appointment_id: str | None = None
-                      ) -> CalendarSnapshot:
-        """One consistent BatchGetItem: the user's buckets for ``days``, and optionally an appointment."""
-        days = sorted(set(days))
-        request = {self.calendar: {"Keys": [_to_item({"userId": user_id, "day": d}) for d in days],
-                                   "ConsistentRead": True}}
-        if appointment_id:
-            request[self.table] = {"Keys": [_to_item({"appointmentId": appointment_id})], "ConsistentRead": True}
-        found: dict[str, list[dict]] = {self.calendar: [], self.table: []}
-        while request:
-            response = self.dynamodb.batch_get_item(RequestItems=request)
-            for table, items in response["Responses"].items():
-                found[table].extend(items)
-            request = response.get("UnprocessedKeys") or {}
-        buckets = {d: Bucket(d) for d in days}
-        for item in found[self.calendar]:
-            values = _from_item(item)
-            buckets[values["day"]] = Bucket(values["day"], int(values["version"]),
-                                            {k: Interval.decode(v) for k, v in values["slots"].items()})
-        appointment = appointment_from_item(found[self.table][0]) if found[self.table] else None
-        return CalendarSnapshot(user_id, buckets, appointment)
+    def read_calendars(self, days: Mapping[str, Iterable[str]], appointment_id: str | None = None
+                       ) -> CalendarSnapshot:
+        """One consistent BatchGetItem: the buckets of ``days`` (calendar ID -> UTC days), and optionally
+        an appointment. Buckets that do not exist yet come back empty, at version 0."""
+        keys = sorted({(calendar_id, day) for calendar_id, wanted in days.items() for day in wanted})
+        snapshot = CalendarSnapshot({key: Bucket(*key) for key in keys})
+        requests = [{self.table: {"Keys": [_to_item({"appointmentId": appointment_id})], "ConsistentRead": True}}
+                    if appointment_id else {}]
+        for start in range(0, len(keys), BATCH_GET_KEYS - 1):  # more than one call only past 99 buckets
+            chunk = [_to_item({"userId": c, "day": d}) for c, d in keys[start:start + BATCH_GET_KEYS - 1]]
+            if start:
+                requests.append({})
+            requests[-1][self.calendar] = {"Keys": chunk, "ConsistentRead": True}
+        for request in requests:
+            while request:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.calendar, []):
+                    bucket = bucket_from_item(item)
+                    snapshot.buckets[(bucket.calendar_id, bucket.day)] = bucket
+                for item in response["Responses"].get(self.table, []):
+                    snapshot.appointment = appointment_from_item(item)
+                request = response.get("UnprocessedKeys") or {}
+        return snapshot
 
     def commit(self, new: Appointment, snapshot: CalendarSnapshot, previous: Appointment | None = None) -> None:
-        """Write ``new`` and its calendar buckets in one transaction, or raise StaleRead.
+        """Write ``new`` and the buckets the decision read in one transaction, or raise StaleRead.
 
         ``previous`` is the appointment as read (None for a booking); the write is conditioned on its
-        version, and on the version of every bucket that changes.
+        version. Every bucket read is conditioned on the version read: written if it changes (the
+        appointment enters, moves or leaves it), condition-checked if not.
         """
         items = [self._appointment_write(new, previous)]
         for bucket in snapshot.buckets.values():
             wanted = {k: v for k, v in bucket.slots.items() if k != new.appointment_id}
-            if new.is_scheduled and new.interval.touches_day(bucket.day):
-                wanted[new.appointment_id] = new.interval
-            if wanted != bucket.slots:
-                items.append(self._bucket_write(snapshot.user_id, bucket, wanted))
+            if new.is_scheduled and bucket.calendar_id in new.calendars and new.interval.touches_day(bucket.day):
+                wanted[new.appointment_id] = new.slot
+            items.append(self._bucket_write(bucket, wanted) if wanted != bucket.slots else self._bucket_check(bucket))
+        if len(items) > TRANSACTION_ACTIONS:
+            raise ValidationError(f"This change touches {len(items) - 1} calendar days at once, more than one "
+                                  "transaction holds; move the appointment in smaller steps, or cancel it and book "
+                                  "again.")
         try:
             self.dynamodb.transact_write_items(TransactItems=items)
         except self.dynamodb.exceptions.TransactionCanceledException as error:
@@ -178,40 +201,49 @@ class AppointmentStore:
                                                    ":expected": previous.version}),
         }}
 
-    def _bucket_write(self, user_id: str, bucket: Bucket, slots: dict[str, Interval]) -> dict:
-        key = {"userId": user_id, "day": bucket.day}
-        if bucket.version and not slots:
-            return {"Delete": {"TableName": self.calendar, "Key": _to_item(key),
-                               "ConditionExpression": "#version = :expected",
-                               "ExpressionAttributeNames": {"#version": "version"},
-                               "ExpressionAttributeValues": _to_item({":expected": bucket.version})}}
-        day_end = datetime.combine(date.fromisoformat(bucket.day), datetime.min.time(), UTC) + timedelta(days=1)
-        item = {**key, "version": bucket.version + 1, "slots": {k: v.encode() for k, v in slots.items()},
-                "expiresAt": int((day_end + BUCKET_TTL).timestamp())}
-        put = {"TableName": self.calendar, "Item": _to_item(item), "ExpressionAttributeNames": {"#version": "version"}}
+    @staticmethod
+    def _bucket_condition(bucket: Bucket) -> dict:
+        """The bucket is as it was read: at that version, or still absent."""
+        names = {"ExpressionAttributeNames": {"#version": "version"}}
         if bucket.version:
-            put |= {"ConditionExpression": "#version = :expected",
+            return {"ConditionExpression": "#version = :expected", **names,
                     "ExpressionAttributeValues": _to_item({":expected": bucket.version})}
-        else:
-            put["ConditionExpression"] = "attribute_not_exists(#version)"
-        return {"Put": put}
+        return {"ConditionExpression": "attribute_not_exists(#version)", **names}
+
+    @staticmethod
+    def _bucket_key(bucket: Bucket) -> dict:
+        return _to_item({"userId": bucket.calendar_id, "day": bucket.day})
+
+    def _bucket_check(self, bucket: Bucket) -> dict:
+        return {"ConditionCheck": {"TableName": self.calendar, "Key": self._bucket_key(bucket),
+                                   **self._bucket_condition(bucket)}}
+
+    def _bucket_write(self, bucket: Bucket, slots: dict[str, Slot]) -> dict:
+        if bucket.version and not slots:
+            return {"Delete": {"TableName": self.calendar, "Key": self._bucket_key(bucket),
+                               **self._bucket_condition(bucket)}}
+        day_end = datetime.combine(date.fromisoformat(bucket.day), datetime.min.time(), UTC) + timedelta(days=1)
+        item = {"userId": bucket.calendar_id, "day": bucket.day, "version": bucket.version + 1,
+                "slots": {k: v.encode() for k, v in slots.items()},
+                "expiresAt": int((day_end + BUCKET_TTL).timestamp())}
+        return {"Put": {"TableName": self.calendar, "Item": _to_item(item), **self._bucket_condition(bucket)}}
 
     def bulk_load(self, appointments: Iterable[Appointment]) -> int:
         """Write appointments and their calendar buckets as bookings would, without conflict control.
 
-        For seeding an empty calendar (benchmarks, migrations) only: it checks nothing, and a
+        For seeding empty calendars (benchmarks, migrations) only: it checks nothing, and a
         concurrent booking could interleave. Returns the number of items written.
         """
         items: list[tuple[str, dict]] = []
-        buckets: dict[tuple[str, str], dict[str, Interval]] = {}
+        buckets: dict[tuple[str, str], dict[str, Slot]] = {}
         for appointment in appointments:
             items.append((self.table, self._appointment_write(appointment, None)["Put"]["Item"]))
             if appointment.is_scheduled:
-                for day in appointment.interval.days():
-                    slots = buckets.setdefault((appointment.user_id, day), {})
-                    slots[appointment.appointment_id] = appointment.interval
-        for (user_id, day), slots in buckets.items():
-            items.append((self.calendar, self._bucket_write(user_id, Bucket(day), slots)["Put"]["Item"]))
+                for calendar_id in appointment.calendars:
+                    for day in appointment.interval.days():
+                        buckets.setdefault((calendar_id, day), {})[appointment.appointment_id] = appointment.slot
+        for key, slots in buckets.items():
+            items.append((self.calendar, self._bucket_write(Bucket(*key), slots)["Put"]["Item"]))
         for start in range(0, len(items), 25):
             request: dict[str, list] = {}
             for table, item in items[start:start + 25]:
@@ -296,7 +328,11 @@ class AppointmentStore:
                    "Limit": limit}
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
-        start_key = self.cursors.decode(next_token, user_id) if next_token is not None else None
+        scope = f"appointments?userId={user_id}"
+        start_key = None
+        if next_token is not None:
+            start, appointment_id = self.cursors.decode(next_token, scope)
+            start_key = _to_item({"appointmentId": appointment_id, "userId": user_id, "startTime": start})
         found: list[Appointment] = []
         while len(found) < limit:
             if start_key:
@@ -308,43 +344,62 @@ class AppointmentStore:
                 break
         page = found[:limit]
         more = len(found) > limit or start_key is not None
-        return page, (self.cursors.encode(page[-1], user_id) if more and page else None)
+        return page, (self.cursors.encode(page[-1].appointment_id, page[-1].interval.start, scope)
+                      if more and page else None)
 
-    def busy_intervals(self, user_id: str, first_day: str, last_day: str) -> list[Interval]:
+    def calendar_slots(self, calendar_id: str, first_day: str, last_day: str) -> list[Slot]:
+        """The entries of a calendar's buckets from ``first_day`` to ``last_day``, each appointment once."""
         request = {"TableName": self.calendar, "ConsistentRead": True,
-                   "KeyConditionExpression": "#user = :user AND #day BETWEEN :first AND :last",
-                   "ExpressionAttributeNames": {"#user": "userId", "#day": "day"},
-                   "ExpressionAttributeValues": _to_item({":user": user_id, ":first": first_day, ":last": last_day})}
-        intervals: dict[str, Interval] = {}
+                   "KeyConditionExpression": "#calendar = :calendar AND #day BETWEEN :first AND :last",
+                   "ExpressionAttributeNames": {"#calendar": "userId", "#day": "day"},
+                   "ExpressionAttributeValues": _to_item({":calendar": calendar_id, ":first": first_day,
+                                                          ":last": last_day})}
+        slots: dict[str, Slot] = {}
         while True:
             response = self.dynamodb.query(**request)
             for item in response["Items"]:
-                intervals.update({k: Interval.decode(v) for k, v in _from_item(item)["slots"].items()})
+                slots.update(bucket_from_item(item).slots)
             if "LastEvaluatedKey" not in response:
-                return list(intervals.values())
+                return list(slots.values())
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def get_many(self, appointment_ids: list[str]) -> list[Appointment]:
+        """Consistent reads of up to 100 appointments, in the order asked."""
+        found: dict[str, Appointment] = {}
+        request = {self.table: {"Keys": [_to_item({"appointmentId": a}) for a in appointment_ids],
+                                "ConsistentRead": True}} if appointment_ids else {}
+        while request:
+            response = self.dynamodb.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self.table, []):
+                appointment = appointment_from_item(item)
+                found[appointment.appointment_id] = appointment
+            request = response.get("UnprocessedKeys") or {}
+        return [found[a] for a in appointment_ids if a in found]
 
 
 class PageCursors:
-    """Opaque ``nextToken`` values: the last appointment of a page, with a MAC over it and the userId."""
+    """Opaque ``nextToken`` values: where a page ended (start time and appointment ID), with a MAC over
+    it and the query's scope (its userId or calendar), so only tokens this API issued for that query
+    are taken back."""
 
     def __init__(self, key: str):
         self.key = hashlib.sha256(f"appointments page cursor\n{key}".encode()).digest()
 
-    def _mac(self, user_id: str, payload: str) -> str:
-        digest = hmac.new(self.key, f"{user_id}\n{payload}".encode(), hashlib.sha256).digest()[:16]
+    def _mac(self, scope: str, payload: str) -> str:
+        digest = hmac.new(self.key, f"{scope}\n{payload}".encode(), hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def encode(self, last: Appointment, user_id: str) -> str:
-        raw = json.dumps({"a": last.appointment_id, "s": format_instant(last.interval.start)}, separators=(",", ":"))
+    def encode(self, appointment_id: str, start: datetime, scope: str) -> str:
+        raw = json.dumps({"a": appointment_id, "s": format_instant(start)}, separators=(",", ":"))
         payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-        return f"{payload}.{self._mac(user_id, payload)}"
+        return f"{payload}.{self._mac(scope, payload)}"
 
-    def decode(self, token: str, user_id: str) -> dict:
-        refused = ValidationError("nextToken is not a token this API returned for this userId's query; repeat "
-                                  "the query without it.", "nextToken")
+    def decode(self, token: str, scope: str) -> tuple[str, str]:
+        """(start time, appointment ID) of the last entry of the page the token ended."""
+        refused = ValidationError("nextToken is not a token this API returned for this query; repeat the query "
+                                  "without it.", "nextToken")
         payload, _, mac = token.partition(".")
-        if not hmac.compare_digest(mac.encode(), self._mac(user_id, payload).encode()):
+        if not hmac.compare_digest(mac.encode(), self._mac(scope, payload).encode()):
             raise refused
         try:
             raw = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -354,4 +409,4 @@ class PageCursors:
                 raise TypeError
         except (ValueError, TypeError, KeyError, binascii.Error):
             raise refused from None
-        return _to_item({"appointmentId": appointment_id, "userId": user_id, "startTime": start})
+        return start, appointment_id
