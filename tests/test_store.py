@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from boto3.dynamodb.types import TypeSerializer
 
+from appointments.bookings import Caller
 from appointments.domain import new_appointment
 from appointments.store import appointment_from_item, appointment_item
 from conftest import NOW, booking
@@ -25,3 +26,22 @@ def test_a_stored_appointment_carries_the_api_fields_but_no_api_only_ones(api, s
     created = api.post(body=booking()).body
     item = store.dynamodb.get_item(TableName=store.table, Key={"appointmentId": {"S": created["appointmentId"]}})
     assert set(item["Item"]) == STORED | {"appointmentId", "reminderClaims"}
+
+
+def test_every_bucket_a_decision_read_is_written_or_condition_checked_in_its_transaction(bookings, store, clock):
+    """A bucket read but left unchanged (the next rules read buckets they do not write) still binds the
+    decision: a concurrent change to it cancels the commit."""
+    import pytest
+
+    from appointments.errors import StaleRead
+
+    other, _ = bookings.book(booking(user="bob", start="2026-12-02T09:00:00Z", end="2026-12-02T10:00:00Z"),
+                             Caller())
+    proposed = new_appointment(booking(), appointment_id="a1", now=NOW)
+    snapshot = store.read_calendars({"alice": ["2026-12-01"], "bob": ["2026-12-02"]})  # bob's day stays as it is
+    bookings.cancel(other.appointment_id, Caller())  # a concurrent change to a bucket the decision read
+    with pytest.raises(StaleRead):
+        store.commit(proposed, snapshot)
+    assert store.get("a1") is None
+    store.commit(proposed, store.read_calendars({"alice": ["2026-12-01"], "bob": ["2026-12-02"]}))
+    assert store.get("a1") == proposed

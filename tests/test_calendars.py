@@ -1,0 +1,281 @@
+"""Calendars: providers and rooms occupied atomically with the customer (API.md, "Conflicts" and "Calendars")."""
+
+from __future__ import annotations
+
+import pytest
+
+import conflict_detector
+from appointments.wiring import build_bookings
+from conftest import API_SETTINGS, Api, booking
+
+
+def book(api, user="alice", start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00Z", **extra):
+    return api.post(body=booking(user=user, start=start, end=end, **extra))
+
+
+def agenda(api, calendar: str, query: str = "", **kw):
+    return api.get(f"/calendars/{calendar}/appointments",
+                   query=f"from=2026-11-30T00:00:00Z&to=2026-12-10T00:00:00Z{query}", **kw)
+
+
+# -- participants ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("participants", [
+    [f"room-{i}" for i in range(9)],  # more than 8
+    ["dr-smith", "dr-smith"],  # not distinct
+    ["alice"],  # the user's own calendar
+    ["dr smith"],  # a character no calendar ID has
+    ["x" * 129],
+    [""],
+    "dr-smith",  # not a list
+    [42],
+])
+def test_participants_outside_the_rules_get_400_and_nothing_is_stored(api, store, participants):
+    response = book(api, participants=participants)
+    assert (response.status, response.error, response.body.get("field")) == (400, "ValidationError", "participants")
+    assert store.dynamodb.scan(TableName=store.table)["Items"] == []
+    assert store.dynamodb.scan(TableName=store.calendar)["Items"] == []
+
+
+def test_participants_are_kept_in_the_order_given(api):
+    created = book(api, participants=["room-4", "dr-smith"]).body
+    assert created["participants"] == ["room-4", "dr-smith"]
+    assert api.get(f"/appointments/{created['appointmentId']}").body["participants"] == ["room-4", "dr-smith"]
+
+
+def test_eight_participants_are_allowed(api):
+    assert book(api, participants=[f"room-{i}" for i in range(8)]).status == 201
+
+
+# -- conflicts across calendars ---------------------------------------------------------------------
+
+def test_two_customers_cannot_book_one_provider_at_overlapping_times(api):
+    first = book(api, participants=["dr-smith"]).body
+    response = book(api, user="bob", start="2026-12-01T09:30:00Z", end="2026-12-01T10:30:00Z",
+                    participants=["dr-smith"])
+    assert (response.status, response.error) == (409, "Conflict")
+    # another customer's booking shows only its calendar and times
+    assert response.body["conflicts"] == [{"calendarId": "dr-smith", "startTime": first["startTime"],
+                                           "endTime": first["endTime"]}]
+
+
+def test_a_conflict_names_every_calendar_in_the_way_with_ids_only_for_the_users_own(api):
+    mine = book(api, participants=["room-4"]).body
+    theirs = book(api, user="bob", start="2026-12-01T09:30:00Z", end="2026-12-01T10:30:00Z",
+                  participants=["dr-smith"]).body
+    response = book(api, start="2026-12-01T09:45:00Z", end="2026-12-01T11:00:00Z", participants=["dr-smith", "room-4"])
+    assert response.status == 409
+    assert response.body["conflicts"] == [
+        {"calendarId": "alice", "appointmentId": mine["appointmentId"], "startTime": mine["startTime"],
+         "endTime": mine["endTime"]},
+        {"calendarId": "dr-smith", "startTime": theirs["startTime"], "endTime": theirs["endTime"]},
+        {"calendarId": "room-4", "appointmentId": mine["appointmentId"], "startTime": mine["startTime"],
+         "endTime": mine["endTime"]},
+    ]
+
+
+def test_appointments_that_share_no_calendar_never_conflict(api):
+    assert book(api, participants=["dr-smith", "room-4"]).status == 201
+    assert book(api, user="bob", participants=["dr-jones", "room-5"]).status == 201
+
+
+def test_back_to_back_appointments_of_a_provider_are_accepted(api):
+    assert book(api, participants=["dr-smith"]).status == 201
+    assert book(api, user="bob", start="2026-12-01T10:00:00Z", end="2026-12-01T11:00:00Z",
+                participants=["dr-smith"]).status == 201
+
+
+def test_a_participant_is_blocked_by_the_appointments_it_has_as_a_user(api):
+    assert book(api, user="dr-smith").status == 201  # the doctor's own appointment, on their own calendar
+    response = book(api, participants=["dr-smith"])
+    assert (response.status, response.body["conflicts"][0]["calendarId"]) == (409, "dr-smith")
+
+
+def test_cancel_frees_every_calendar(api):
+    first = book(api, participants=["dr-smith", "room-4"]).body
+    assert api.delete(f"/appointments/{first['appointmentId']}").status == 200
+    assert book(api, user="bob", participants=["dr-smith"]).status == 201
+    assert book(api, user="carol", participants=["room-4"]).status == 201
+    assert book(api).status == 201
+
+
+def test_adding_a_busy_participant_is_409_and_changes_nothing(api):
+    book(api, user="bob", participants=["dr-smith"])
+    mine = book(api).body
+    path = f"/appointments/{mine['appointmentId']}"
+    response = api.patch(path, {"participants": ["dr-smith"]})
+    assert (response.status, response.body["conflicts"][0]["calendarId"]) == (409, "dr-smith")
+    assert api.get(path).body == mine
+
+
+def test_removing_a_participant_frees_its_calendar_and_adding_one_occupies_it(api):
+    mine = book(api, participants=["dr-smith"]).body
+    path = f"/appointments/{mine['appointmentId']}"
+    changed = api.patch(path, {"participants": ["dr-jones"]})
+    assert (changed.status, changed.body["participants"], changed.body["version"]) == (200, ["dr-jones"], 2)
+    assert book(api, user="bob", participants=["dr-smith"]).status == 201
+    assert book(api, user="carol", participants=["dr-jones"]).status == 409
+
+
+def test_a_move_is_checked_on_every_calendar_it_occupies_and_frees_the_old_time(api):
+    mine = book(api, participants=["dr-smith"]).body
+    book(api, user="bob", start="2026-12-01T14:00:00Z", end="2026-12-01T15:00:00Z", participants=["dr-smith"])
+    path = f"/appointments/{mine['appointmentId']}"
+    clash = api.patch(path, {"startTime": "2026-12-01T14:30:00Z", "endTime": "2026-12-01T15:30:00Z"})
+    assert (clash.status, clash.body["conflicts"][0]["calendarId"]) == (409, "dr-smith")
+    assert api.patch(path, {"startTime": "2026-12-02T09:00:00Z", "endTime": "2026-12-02T10:00:00Z"}).status == 200
+    assert book(api, user="carol", participants=["dr-smith"]).status == 201  # the old time is free
+
+
+def test_a_booking_costs_one_consistent_read_and_one_transaction_whatever_the_participants(store, clock):
+    class Counting:
+        def __init__(self, client):
+            self._client, self.calls = client, []
+
+        def __getattr__(self, name):
+            attribute = getattr(self._client, name)
+            if callable(attribute) and not name.startswith(("get_paginator", "exceptions", "meta")):
+                def call(**kwargs):
+                    self.calls.append((name, kwargs))
+                    return attribute(**kwargs)
+                return call
+            return attribute
+
+    for count in (0, 2, 8):
+        counting = Counting(store.dynamodb)
+        conflict_detector.use(build_bookings(counting, API_SETTINGS, clock=clock))
+        participants = [f"room-{count}-{i}" for i in range(count)]
+        response = Api().post(body=booking(user=f"u{count}", start="2026-12-01T22:00:00Z", end="2026-12-02T02:00:00Z",
+                                           participants=participants))
+        assert response.status == 201
+        assert [name for name, _ in counting.calls] == ["batch_get_item", "transact_write_items"]
+        read, write = counting.calls[0][1], counting.calls[1][1]
+        assert len(read["RequestItems"][store.calendar]["Keys"]) == 2 * (count + 1)  # two UTC days each
+        assert read["RequestItems"][store.calendar]["ConsistentRead"] is True
+        assert len(write["TransactItems"]) == 1 + 2 * (count + 1)
+
+
+# -- buckets written before calendars had owners --------------------------------------------------------
+
+def test_bucket_entries_in_the_old_format_still_block_and_show_in_busy_and_agenda(api, store):
+    created = book(api).body
+    key = {"userId": {"S": "alice"}, "day": {"S": "2026-12-01"}}
+    item = store.dynamodb.get_item(TableName=store.calendar, Key=key)["Item"]
+    item["slots"] = {"M": {created["appointmentId"]: {"S": "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z"}}}
+    store.dynamodb.put_item(TableName=store.calendar, Item=item)  # as the code before calendars wrote it
+    clash = book(api, start="2026-12-01T09:30:00Z", end="2026-12-01T10:30:00Z")
+    assert clash.body["conflicts"] == [{"calendarId": "alice", "appointmentId": created["appointmentId"],
+                                        "startTime": created["startTime"], "endTime": created["endTime"]}]
+    busy = api.get("/calendars/alice/busy", query="from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z").body
+    assert busy["busy"] == [{"start": created["startTime"], "end": created["endTime"]}]
+    assert [a["appointmentId"] for a in agenda(api, "alice").body["appointments"]] == [created["appointmentId"]]
+    assert api.delete(f"/appointments/{created['appointmentId']}").status == 200
+    assert book(api, start="2026-12-01T09:30:00Z", end="2026-12-01T10:30:00Z").status == 201
+
+
+# -- free/busy and agenda ----------------------------------------------------------------------------------
+
+def test_calendar_busy_merges_the_appointments_occupying_it_in_the_window(api):
+    book(api, participants=["room-4"])
+    book(api, user="bob", start="2026-12-01T10:00:00Z", end="2026-12-01T11:00:00Z", participants=["room-4"])
+    book(api, user="carol", start="2026-12-01T13:00:00Z", end="2026-12-01T14:00:00Z", participants=["room-5"])
+    response = api.get("/calendars/room-4/busy", query="from=2026-12-01T09:30:00Z&to=2026-12-02T00:00:00Z")
+    assert (response.status, response.body) == (200, {
+        "calendarId": "room-4", "from": "2026-12-01T09:30:00Z", "to": "2026-12-02T00:00:00Z",
+        "busy": [{"start": "2026-12-01T09:30:00Z", "end": "2026-12-01T11:00:00Z"}]})
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("from=2026-12-01T00:00:00Z", "to"),
+    ("from=2026-12-01T00:00:00Z&to=2027-01-02T00:00:00Z", "to"),
+    ("from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z&limit=5", "limit"),
+])
+def test_bad_calendar_busy_queries_get_400(api, query, field):
+    response = api.get("/calendars/room-4/busy", query=query)
+    assert (response.status, response.body.get("field")) == (400, field)
+
+
+def test_the_agenda_lists_what_occupies_the_calendar_by_start_as_user_or_participant(api):
+    late = book(api, user="bob", start="2026-12-03T09:00:00Z", end="2026-12-03T10:00:00Z",
+                participants=["dr-smith"]).body
+    own = book(api, user="dr-smith", start="2026-12-02T09:00:00Z", end="2026-12-02T10:00:00Z").body
+    long = book(api, start="2026-11-29T09:00:00Z", end="2026-12-01T09:30:00Z", participants=["dr-smith"]).body
+    cancelled = book(api, user="carol", start="2026-12-04T09:00:00Z", end="2026-12-04T10:00:00Z",
+                     participants=["dr-smith"]).body
+    api.delete(f"/appointments/{cancelled['appointmentId']}")
+    book(api, user="dave", participants=["dr-jones"])
+    response = agenda(api, "dr-smith")
+    assert response.status == 200
+    assert [a["appointmentId"] for a in response.body["appointments"]] == [
+        long["appointmentId"], own["appointmentId"], late["appointmentId"]]
+    assert response.body["appointments"][2] == late
+    assert response.body["nextToken"] is None
+
+
+def test_the_agenda_pages_with_tokens_bound_to_its_calendar(api):
+    ids = [book(api, user=f"u{day}", start=f"2026-12-0{day}T09:00:00Z", end=f"2026-12-0{day}T10:00:00Z",
+                participants=["room-4"]).body["appointmentId"] for day in range(1, 6)]
+    book(api, user="x", participants=["room-5"])
+    seen, token = [], None
+    while True:
+        page = agenda(api, "room-4", "&limit=2" + (f"&nextToken={token}" if token else "")).body
+        assert len(page["appointments"]) <= 2
+        seen += [a["appointmentId"] for a in page["appointments"]]
+        if not (token := page["nextToken"]):
+            break
+        other = agenda(api, "room-5", f"&limit=2&nextToken={token}")
+        assert (other.status, other.body.get("field")) == (400, "nextToken")
+    assert seen == ids
+
+
+def test_a_user_list_token_is_not_an_agenda_token(api):
+    for day in (1, 2):
+        book(api, start=f"2026-12-0{day}T09:00:00Z", end=f"2026-12-0{day}T10:00:00Z")
+    token = api.get("/appointments", query="userId=alice&limit=1").body["nextToken"]
+    assert agenda(api, "alice", f"&limit=1&nextToken={token}").status == 400
+
+
+# -- who may do what with Cognito ------------------------------------------------------------------------
+
+@pytest.fixture
+def as_user(bookings):
+    conflict_detector.use(bookings)
+    return lambda sub, groups=None: Api(claims={"sub": sub, **({"cognito:groups": groups} if groups else {})})
+
+
+def test_with_cognito_naming_a_participant_is_403_until_calendars_are_bookable(as_user, store):
+    response = as_user("alice").post(body=booking(user="alice", participants=["dr-smith"]))
+    assert (response.status, response.error) == (403, "Forbidden")
+    assert store.dynamodb.scan(TableName=store.table)["Items"] == []
+
+
+def test_with_cognito_adding_a_participant_is_403(as_user):
+    alice = as_user("alice")
+    created = alice.post(body=booking(user="alice")).body
+    assert alice.patch(f"/appointments/{created['appointmentId']}", {"participants": ["dr-smith"]}).status == 403
+
+
+def test_with_cognito_only_the_owner_reads_a_private_calendars_busy_times(as_user):
+    window = "from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z"
+    assert as_user("alice").get("/calendars/alice/busy", query=window).status == 200
+    refused = as_user("bob").get("/calendars/alice/busy", query=window)
+    assert (refused.status, refused.error) == (403, "Forbidden")
+
+
+@pytest.mark.parametrize(("sub", "groups", "status"), [
+    ("dr-smith", None, 200),  # the owner
+    ("boss", "calendar-admins", 200),  # as API Gateway passes one group
+    ("boss", "[staff calendar-admins]", 200),  # and several
+    ("boss", "staff,calendar-admins", 200),
+    ("mallory", None, 403),
+    ("mallory", "staff", 403),
+])
+def test_with_cognito_the_agenda_is_the_owners_or_a_calendar_admins(as_user, sub, groups, status):
+    assert agenda(as_user(sub, groups), "dr-smith").status == status
+
+
+def test_under_iam_every_calendar_is_open(api):
+    created = book(api, participants=["dr-smith"]).body
+    assert [a["appointmentId"] for a in agenda(api, "dr-smith").body["appointments"]] == [created["appointmentId"]]
+    busy = api.get("/calendars/dr-smith/busy", query="from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z").body
+    assert busy["busy"] == [{"start": created["startTime"], "end": created["endTime"]}]
