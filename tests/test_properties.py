@@ -78,3 +78,77 @@ def test_service_decisions_equal_the_brute_force_model(bookings, store, ops):
         days = Interval(parse_stored_instant(start), parse_stored_instant(end)).days()
         snapshot = store.read_calendars({user: days})
         assert all(appointment_id in bucket.slots for bucket in snapshot.buckets.values())
+
+
+# -- many users sharing providers and rooms ------------------------------------------------------------
+
+USERS, SHARED = 3, ("provider", "room")
+shared_sets = st.lists(st.sampled_from(SHARED), unique=True, max_size=2)
+calendar_operations = st.lists(st.one_of(
+    st.tuples(st.just("book"), st.integers(0, USERS - 1), shared_sets, starts, lengths),
+    st.tuples(st.just("cancel"), st.integers(0, 30)),
+    st.tuples(st.just("move"), st.integers(0, 30), starts, lengths),
+    st.tuples(st.just("participants"), st.integers(0, 30), shared_sets),
+), min_size=1, max_size=25)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calendar_operations)
+def test_decisions_across_shared_calendars_equal_the_brute_force_model(bookings, store, ops):
+    run = uuid.uuid4().hex[:8]  # fresh calendars per example
+    users = [f"user{i}-{run}" for i in range(USERS)]
+    named = {name: f"{name}-{run}" for name in SHARED}
+    caller = Caller()
+    model: dict[str, tuple[frozenset[str], tuple[str, str]]] = {}  # scheduled: id -> (calendars, interval)
+    created: list[str] = []
+
+    def free(calendars: frozenset[str], interval: tuple[str, str], ignore: str | None = None) -> bool:
+        return not any(calendars & other_calendars and overlaps(interval, other)
+                       for key, (other_calendars, other) in model.items() if key != ignore)
+
+    for op in ops:
+        if op[0] == "book":
+            _, user, shared, start, length = op
+            participants = [named[s] for s in shared]
+            calendars, interval = frozenset([users[user], *participants]), window(start, length)
+            expected = free(calendars, interval)
+            try:
+                appointment, _ = bookings.book({"userId": users[user], "startTime": interval[0],
+                                                "endTime": interval[1], "participants": participants}, caller)
+                model[appointment.appointment_id] = (calendars, interval)
+                created.append(appointment.appointment_id)
+                accepted = True
+            except Conflict:
+                accepted = False
+            assert accepted == expected, (op, model)
+        elif created:
+            target = created[op[1] % len(created)]
+            if op[0] == "cancel":
+                bookings.cancel(target, caller)
+                model.pop(target, None)
+                continue
+            if target not in model:
+                continue
+            calendars, interval = model[target]
+            user = next(c for c in calendars if c in users)
+            if op[0] == "move":
+                change, interval = None, window(op[2], op[3])
+                body = {"startTime": interval[0], "endTime": interval[1]}
+            else:
+                change = [named[s] for s in op[2]]
+                calendars, body = frozenset([user, *change]), {"participants": change}
+            expected = free(calendars, interval, ignore=target)
+            try:
+                bookings.change(target, body, caller)
+                model[target] = (calendars, interval)
+                accepted = True
+            except Conflict:
+                accepted = False
+            assert accepted == expected, (op, model)
+    # Every calendar's buckets hold exactly the scheduled appointments occupying it.
+    for calendar_id in [*users, *named.values()]:
+        stored = {(s.appointment_id, s.interval.encode()) for s in store.calendar_slots(calendar_id, "2026-11-30",
+                                                                                          "2026-12-08")}
+        expected = {(key, f"{interval[0]}/{interval[1]}") for key, (calendars, interval) in model.items()
+                    if calendar_id in calendars}
+        assert stored == expected, calendar_id
