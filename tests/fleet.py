@@ -20,7 +20,7 @@ class Invocation:
     body: dict | None = None
 
 
-def _worker(commands, results, barrier, racy: bool) -> None:
+def _worker(commands, results, barrier, store: str) -> None:
     import json
 
     import boto3
@@ -31,7 +31,7 @@ def _worker(commands, results, barrier, racy: bool) -> None:
     from lambdas import api_event, invoke_api
 
     conflict_detector.use(build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment(),
-                                         store_class=racy_store_class() if racy else None))
+                                         store_class=STORES[store]()))
     while (invocation := commands.get()) is not None:
         event = api_event(invocation.method, invocation.path, invocation.body)
         barrier.wait(timeout=ROUND_TIMEOUT)
@@ -40,12 +40,12 @@ def _worker(commands, results, barrier, racy: bool) -> None:
 
 
 class Fleet:
-    def __init__(self, size: int, racy: bool = False):
+    def __init__(self, size: int, store: str = "correct"):
         context = multiprocessing.get_context("spawn")
         self.barrier = context.Barrier(size)
         self.results = context.Queue()
         self.queues = [context.Queue() for _ in range(size)]
-        self.processes = [context.Process(target=_worker, args=(q, self.results, self.barrier, racy), daemon=True)
+        self.processes = [context.Process(target=_worker, args=(q, self.results, self.barrier, store), daemon=True)
                           for q in self.queues]
         for process in self.processes:
             process.start()
@@ -66,18 +66,39 @@ class Fleet:
                 process.kill()
 
 
+def correct_store_class():
+    from appointments.store import AppointmentStore
+
+    return AppointmentStore
+
+
 def racy_store_class():
     from appointments.store import AppointmentStore
 
     class RacyStore(AppointmentStore):
         """Deliberately broken: bucket writes carry no version condition (check-then-write)."""
 
-        def _bucket_write(self, user_id, bucket, slots):
-            write = super()._bucket_write(user_id, bucket, slots)
-            for operation in write.values():
-                operation.pop("ConditionExpression", None)
-                operation.pop("ExpressionAttributeValues", None)
-                operation.pop("ExpressionAttributeNames", None)
-            return write
+        @staticmethod
+        def _bucket_condition(bucket):
+            return {}
 
     return RacyStore
+
+
+def racy_participants_store_class():
+    from appointments.store import AppointmentStore
+
+    class RacyParticipantsStore(AppointmentStore):
+        """Deliberately broken: only the user's own buckets are conditioned, the participants' are not."""
+
+        def commit(self, new, snapshot, previous=None):
+            self.user = new.user_id
+            return super().commit(new, snapshot, previous)
+
+        def _bucket_condition(self, bucket):
+            return AppointmentStore._bucket_condition(bucket) if bucket.calendar_id == self.user else {}
+
+    return RacyParticipantsStore
+
+
+STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-participants": racy_participants_store_class}

@@ -97,7 +97,7 @@ def test_a_reschedule_racing_bookings_into_the_same_slot_admits_exactly_one(flee
 
 
 def test_the_race_test_catches_a_store_without_version_conditions(race_env):
-    racy = Fleet(WORKERS, racy=True)
+    racy = Fleet(WORKERS, store="racy")
     try:
         results = racy.round(overlapping_bookings("victim", 12, WORKERS))
     finally:
@@ -105,3 +105,65 @@ def test_the_race_test_catches_a_store_without_version_conditions(race_env):
     assert sum(status == 201 for status, _ in results) > 1, "the racy store was not caught double-booking"
     with pytest.raises(AssertionError, match="double-booked"):
         assert_pairwise_disjoint(scheduled_intervals("victim"))
+
+
+# -- a provider shared by many customers -------------------------------------------------------------------
+
+def customers_booking_one_provider(provider: str, hour: int, count: int, first: int = 0) -> list[Invocation]:
+    """``count`` different customers, each booking the provider for an hour, a minute apart: every pair
+    overlaps on the provider and on nothing else."""
+    return [Invocation("POST", "/appointments", {
+        "userId": f"customer-{provider}-{i}", "participants": [provider],
+        "startTime": f"2031-02-10T{hour:02d}:{i:02d}:00Z", "endTime": f"2031-02-10T{hour + 1:02d}:{i:02d}:00Z"})
+        for i in range(first, first + count)]
+
+
+def provider_agenda(provider: str) -> list[dict]:
+    from appointments.inputs import agenda_query
+
+    query = agenda_query({"from": "2031-02-10T00:00:00Z", "to": "2031-02-11T00:00:00Z", "limit": "100"})
+    appointments, _ = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment()).agenda(
+        provider, query, Caller())
+    return [a.to_api() for a in appointments]
+
+
+def test_customers_racing_for_one_provider_admit_exactly_one(fleet):
+    results = fleet.round(customers_booking_one_provider("dr-race", 10, WORKERS))
+    assert sorted(status for status, _ in results) == [201] + [409] * (WORKERS - 1)
+    assert all(body["conflicts"][0]["calendarId"] == "dr-race" for status, body in results if status == 409)
+    [winner] = [body for status, body in results if status == 201]
+    assert [a["appointmentId"] for a in provider_agenda("dr-race")] == [winner["appointmentId"]]
+    assert scheduled_with("dr-race") == [(winner["startTime"], winner["endTime"])]
+
+
+def test_a_reschedule_racing_bookings_of_a_shared_provider_admits_exactly_one(fleet):
+    bookings = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment())
+    original, _ = bookings.book({"userId": "mover-patient", "participants": ["dr-move"],
+                                 "startTime": "2031-02-10T06:00:00Z", "endTime": "2031-02-10T07:00:00Z"}, Caller())
+    move = Invocation("PATCH", f"/appointments/{original.appointment_id}",
+                      {"startTime": "2031-02-10T14:30:00Z", "endTime": "2031-02-10T15:30:00Z"})
+    results = fleet.round([move, *customers_booking_one_provider("dr-move", 14, WORKERS - 1)])
+    winners = [(status, body) for status, body in results if status in (200, 201)]
+    assert len(winners) == 1, sorted(status for status, _ in results)
+    in_the_afternoon = [a for a in provider_agenda("dr-move") if a["startTime"] >= "2031-02-10T14:00:00Z"]
+    assert [a["appointmentId"] for a in in_the_afternoon] == [winners[0][1]["appointmentId"]]
+    assert_pairwise_disjoint(scheduled_with("dr-move"))
+
+
+def test_the_race_test_catches_a_store_that_skips_the_participants_version_conditions(race_env):
+    racy = Fleet(WORKERS, store="racy-participants")
+    try:
+        results = racy.round(customers_booking_one_provider("dr-victim", 12, WORKERS))
+    finally:
+        racy.close()
+    assert sum(status == 201 for status, _ in results) > 1, "the racy store was not caught double-booking"
+    # Each unconditioned Put of the provider's bucket overwrote the last, so the bucket shows one booking;
+    # the appointments themselves show the double booking.
+    with pytest.raises(AssertionError, match="double-booked"):
+        assert_pairwise_disjoint(scheduled_with("dr-victim"))
+
+
+def scheduled_with(provider: str) -> list[tuple[str, str]]:
+    items = boto3.client("dynamodb").scan(TableName=table_name("AppointmentsTable"))["Items"]
+    return sorted((i["startTime"]["S"], i["endTime"]["S"]) for i in items if i["status"]["S"] == "scheduled"
+                  and provider in [p["S"] for p in i.get("participants", {}).get("L", [])])
