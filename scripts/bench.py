@@ -279,6 +279,41 @@ def measure_capacity(harness: Harness, recorder: AwsRecorder, clock) -> list[dic
     return rows
 
 
+def measure_calendars(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dict]]:
+    """A booking with 0, 2 and 8 participants; the agenda of a provider with 10 or 10,000 appointments of history."""
+    from appointments.domain import new_appointment
+
+    tables = {harness.store.table}
+    bookings = []
+    for count in (0, 2, 8):
+        body = {"userId": f"party-{count}", "participants": [f"room-{count}-{i}" for i in range(count)],
+                "startTime": slot(20, 9)[0], "endTime": slot(20, 9)[1]}
+        with recorder.measuring() as measured:
+            status, result = harness.http("POST", "/appointments", body)
+        assert status == 201, result
+        reads, writes = capacity_units(measured["exchanges"], tables)
+        bookings.append({"participants": count, "calls": measured["calls"], "reads": reads, "writes": writes})
+    agendas = []
+    for history in (10, 10_000):
+        provider = f"dr-{history}"
+        step = timedelta(days=365) / history
+        past = [NOW - timedelta(days=365) + step * i for i in range(history)]
+        week = [NOW + timedelta(days=2 + i, hours=9) for i in range(5)]  # the same five in either case
+        harness.store.bulk_load(new_appointment(
+            {"userId": f"patient-{provider}-{i}", "participants": [provider], "startTime": start.strftime(ISO),
+             "endTime": (start + timedelta(minutes=30)).strftime(ISO)},
+            appointment_id=f"{provider}-{i:05d}", now=start - timedelta(days=1)) for i, start in enumerate(past + week))
+        window = f"from={NOW.strftime(ISO)}&to={(NOW + timedelta(days=7)).strftime(ISO)}"
+        with recorder.measuring() as measured:
+            status, result = harness.http("GET", f"/calendars/{provider}/appointments", query=window)
+        assert status == 200, result
+        assert len(result["appointments"]) == len(week), result
+        reads, _ = capacity_units(measured["exchanges"], tables)
+        agendas.append({"history": history, "calls": measured["calls"], "reads": reads,
+                        "listed": len(result["appointments"])})
+    return {"bookings": bookings, "agendas": agendas}
+
+
 # -- cold imports -------------------------------------------------------------------------------------------
 
 def measure_cold_imports(runs: int = RUNS) -> dict[str, float]:
@@ -405,7 +440,7 @@ def fmt_calls(calls: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"
 
 
-def report(calls, capacity, imports, zip_package, throughput) -> tuple[str, str]:
+def report(calls, capacity, calendars, imports, zip_package, throughput) -> tuple[str, str]:
     rows = [("AWS calls per operation (synchronous path, counted by botocore hooks)", "", "")]
     for label, counted in calls.items():
         rows.append((f"  {label}", str(sum(counted.values())), fmt_calls(counted)))
@@ -420,6 +455,15 @@ def report(calls, capacity, imports, zip_package, throughput) -> tuple[str, str]
         small, large = by_key[(where, 10)], by_key[(where, 10_000)]
         ratio = f"reads {large['reads'] / small['reads']:.2f}, writes {large['writes'] / small['writes']:.2f}"
         rows.append((f"  ratio 10,000 : 10 ({where})", ratio, "target ≤ 1.1"))
+    rows.append(("A booking with participants (calls, and units computed from item sizes)", "", ""))
+    for row in calendars["bookings"]:
+        rows.append((f"  {row['participants']} participants", f"{row['reads']:g} RRU / {row['writes']:g} WRU",
+                     fmt_calls(row["calls"])))
+    rows.append(("The agenda of a provider for one week (5 appointments in it)", "", ""))
+    for row in calendars["agendas"]:
+        rows.append((f"  {row['history']:,} appointments of history", f"{row['reads']:g} RRU", fmt_calls(row["calls"])))
+    small, large = calendars["agendas"]
+    rows.append(("  ratio 10,000 : 10", f"reads {large['reads'] / small['reads']:.2f}", "target ≤ 1.1"))
     rows.append((f"Cold import, median of {RUNS} fresh processes", "", ""))
     for module, seconds in imports.items():
         ratio = seconds / imports["boto3"]
@@ -454,6 +498,9 @@ METHOD = """## Method
   2 WRU per 1 KB of each item; the appointment's write to the `UserAppointmentsIndex` GSI (projection
   ALL) costs 1 WRU per 1 KB. 10 or 10,000 appointments are loaded for one user, spread evenly over the
   past year (history) or over the coming year (a dense future calendar), and one more is booked.
+- **Participants and agendas**: one booking each with 0, 2 and 8 participants (fresh calendars, a
+  booking spanning one day), counted and computed as above; a provider gets 10 or 10,000 appointments
+  over the past year plus the same 5 in the coming week, and its agenda for that week is read.
 - **Cold import**: each module is imported in a fresh `python -c` process, timed with `perf_counter`
   around the import, `BENCH_RUNS` times in a shuffled order; the medians are compared with a bare
   `import boto3` measured in the same run.
@@ -485,12 +532,14 @@ def main() -> int:
         calls = measure_calls(harness, recorder)
         progress("computing capacity units at 10 and 10,000 appointments ...")
         capacity = measure_capacity(harness, recorder, clock)
+        progress("measuring participants and agendas ...")
+        calendars = measure_calendars(harness, recorder)
     progress(f"timing cold imports ({RUNS} runs) ...")
     imports = measure_cold_imports()
     zip_package = package.build()
     progress(f"load against make run: {CLIENTS} clients, {SECONDS:g} s each ...")
     throughput = measure_throughput(CLIENTS, SECONDS)
-    text, markdown = report(calls, capacity, imports, zip_package, throughput)
+    text, markdown = report(calls, capacity, calendars, imports, zip_package, throughput)
     print("\n" + text)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     document = "\n".join([
@@ -505,10 +554,12 @@ def main() -> int:
         "  What can grow is the one bucket of the booked day: a user with dozens of appointments on that",
         "  very day makes the bucket item larger than 1 KB, and its transactional write costs more WRU.",
         "  Reads stay at one unit per bucket up to 4 KB (about 50 appointments on one day).",
-        "- With one client, that client is the contended one: after its first booking every attempt",
-        "  rightly gets 409, so the row shows request latency, not booking throughput. Throughput falls",
-        "  from 8 to 32 clients because moto copies every table inside each transaction and the table",
-        "  grows during the run; on DynamoDB the booking path does not slow with table size.",
+        "- Participants add buckets, not calls: a booking with 8 participants is still one",
+        "  `BatchGetItem` and one `TransactWriteItems`, reading and writing one bucket per calendar and day.",
+        "- A provider's agenda reads the buckets of the window's days (one `Query`) and the page's",
+        "  appointments (one `BatchGetItem`); its history is never read.",
+        "- Throughput falls as clients are added because moto copies every table inside each transaction",
+        "  and the table grows during the run; on DynamoDB the booking path does not slow with table size.",
         "- `docs/SCALING.md` turns these counts into limits and cost per million bookings.", ""])
     (ROOT / "docs" / "BENCHMARKS.md").write_text(document)
     print(f"\nwrote docs/BENCHMARKS.md ({time.perf_counter() - started:.0f} s)")

@@ -240,3 +240,17 @@ def test_reminder_message_shows_local_time_and_details():
     assert "Location: Room 4" in text
     assert "Description: Check-up" in text
     assert "in 24 hours" in text
+
+
+@pytest.mark.parametrize(("slot", "calendar", "text"), [
+    (Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice"), "alice",
+     "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z"),
+    (Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice"), "dr-smith",
+     "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z|alice"),
+    (Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice",
+          interval("2026-12-01T08:50Z", "2026-12-01T10:10Z")), "dr-smith",
+     "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z|2026-12-01T08:50:00Z/2026-12-01T10:10:00Z|alice"),
+])
+def test_bucket_entries_are_compact_and_round_trip(slot, calendar, text):
+    assert slot.encode(calendar) == text
+    assert Slot.decode("a", text, calendar) == slot

@@ -142,16 +142,20 @@ class Slot:
     def blocks(self) -> Interval:
         return self.footprint or self.interval
 
-    def encode(self) -> str:
-        """Compact, for a bucket's map: ``start/end|owner``, or ``start/end|fstart/fend|owner`` with buffers."""
-        parts = [self.interval.encode(), self.owner]
+    def encode(self, calendar_id: str) -> str:
+        """Compact, for the map of ``calendar_id``'s bucket: ``start/end``, then ``|fstart/fend`` when buffers
+        widen the footprint, then ``|owner`` unless the owner is the calendar itself."""
+        parts = [self.interval.encode()]
         if self.footprint and self.footprint != self.interval:
-            parts.insert(1, self.footprint.encode())
+            parts.append(self.footprint.encode())
+        if self.owner != calendar_id or len(parts) > 1:
+            parts.append(self.owner)
         return "|".join(parts)
 
     @classmethod
     def decode(cls, appointment_id: str, text: str, calendar_id: str) -> Slot:
-        """Entries written before calendars had owners are ``start/end``: their owner is the calendar."""
+        """``start/end`` alone is owned by the calendar (and every entry written before calendars had owners
+        looks so)."""
         interval, *rest = text.split("|")
         footprint = Interval.decode(rest[0]) if len(rest) == 2 else None
         return cls(appointment_id, Interval.decode(interval), rest[-1] if rest else calendar_id, footprint)

@@ -224,7 +224,7 @@ class AppointmentStore:
                                **self._bucket_condition(bucket)}}
         day_end = datetime.combine(date.fromisoformat(bucket.day), datetime.min.time(), UTC) + timedelta(days=1)
         item = {"userId": bucket.calendar_id, "day": bucket.day, "version": bucket.version + 1,
-                "slots": {k: v.encode() for k, v in slots.items()},
+                "slots": {k: v.encode(bucket.calendar_id) for k, v in slots.items()},
                 "expiresAt": int((day_end + BUCKET_TTL).timestamp())}
         return {"Put": {"TableName": self.calendar, "Item": _to_item(item), **self._bucket_condition(bucket)}}
 
