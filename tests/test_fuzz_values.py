@@ -13,7 +13,7 @@ import json
 from urllib.parse import quote, urlencode
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import conflict_detector
@@ -34,45 +34,59 @@ strings = st.one_of(st.sampled_from(NASTY), st.text(max_size=40))
 times = st.builds(lambda y, mo, d, h, offset: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:00:00{offset}",
                   st.sampled_from([1, 1969, 1970, 2026, 2027, 8999, 9000, 9999]), st.integers(1, 12),
                   st.integers(1, 28), st.integers(0, 23), st.sampled_from(["Z", "+14:00", "-12:00", "", "+02:00"]))
-future = st.builds(lambda day, hour, length: (f"2026-12-{day:02d}T{hour:02d}:00:00Z",
-                                              f"2026-12-{day:02d}T{hour + length:02d}:00:00Z"),
-                   st.integers(1, 28), st.integers(0, 20), st.integers(1, 3))
+future = st.builds(lambda year, month, day, hour, length: (f"{year}-{month:02d}-{day:02d}T{hour:02d}:00:00Z",
+                                                          f"{year}-{month:02d}-{day:02d}T{hour + length:02d}:00:00Z"),
+                   st.integers(2027, 8999), st.integers(1, 12), st.integers(1, 28), st.integers(0, 20),
+                   st.integers(1, 3))  # a wide space, so that examples rarely collide in the shared tables
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | strings,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(strings, inner, max_size=4),
     max_leaves=8)
 users = st.sampled_from(["alice", "bob", "x" * 128]) | strings
+CALENDARS = ["dr-smith", "room-4", "alice", "bob"]
+calendars = st.sampled_from(CALENDARS) | strings
 
 
 @st.composite
 def create_bodies(draw) -> dict:
+    """A valid booking, then each field replaced by junk one time in eight, and maybe an unknown field."""
     start, end = draw(future)
-    body = {"userId": draw(users), "startTime": start, "endTime": end}
+    user = draw(st.sampled_from(["alice", "bob", "x" * 128]))
+    body = {"userId": user, "startTime": start, "endTime": end,
+            "participants": draw(st.lists(st.sampled_from([c for c in CALENDARS if c != user]), unique=True))}
     for name, values in (("startTime", times | json_values), ("endTime", times | json_values),
                          ("timeZone", strings | json_values), ("reminders", json_values),
+                         ("participants", st.lists(calendars, max_size=10) | json_values),
                          ("details", st.dictionaries(strings, strings | json_values, max_size=3) | json_values),
-                         ("userId", json_values)):
-        if draw(st.booleans()):
+                         ("userId", users | json_values)):
+        if draw(st.integers(0, 7)) == 0:
             body[name] = draw(values)
-    body.update(draw(st.dictionaries(strings, json_values, max_size=2)))
+    if draw(st.integers(0, 3)) == 0:
+        body.update(draw(st.dictionaries(strings, json_values, max_size=1)))
     return body
 
 
 @st.composite
 def patch_bodies(draw) -> dict:
-    names = ["startTime", "endTime", "timeZone", "details", "reminders", "status", "userId", "colour"]
+    names = ["startTime", "endTime", "timeZone", "participants", "details", "reminders", "status", "userId", "colour"]
     chosen = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
     return {name: draw(times | strings | json_values | st.dictionaries(strings, strings, max_size=3))
             for name in chosen}
 
 
+windows = st.builds(lambda day, days, extra: {"from": f"2026-12-{day:02d}T00:00:00Z",
+                                              "to": f"2026-12-{day + days:02d}T00:00:00Z", **extra},
+                   st.integers(1, 10), st.integers(1, 5),
+                   st.dictionaries(st.sampled_from(["limit", "nextToken"]), strings, max_size=1))
 queries = st.dictionaries(st.sampled_from(["userId", "from", "to", "status", "limit", "nextToken", "sort"]),
-                          times | strings, max_size=5)
+                          times | strings, max_size=5) | windows
 operations = st.lists(st.one_of(
     st.tuples(st.just("book"), create_bodies()),
+    st.tuples(st.just("book"), create_bodies()),  # twice: most examples should book something
     st.tuples(st.just("raw"), st.binary(max_size=64) | st.text(max_size=64).map(str.encode)),
     st.tuples(st.just("list"), queries),
     st.tuples(st.just("busy"), users, queries),
+    st.tuples(st.just("calendar"), st.sampled_from(["busy", "appointments"]), calendars, queries),
     st.tuples(st.just("patch"), patch_bodies()),
     st.tuples(st.just("get"), strings),
 ), min_size=1, max_size=8)
@@ -105,6 +119,10 @@ def checked(response):
 def still_usable(api: Api, appointment: dict) -> None:
     path = f"/appointments/{appointment['appointmentId']}"
     assert checked(api.get(path)).status == 200
+    window = urlencode({"from": appointment["startTime"], "to": appointment["endTime"]})
+    for calendar_id in [appointment["userId"], *appointment["participants"]]:  # every calendar shows it
+        shown = checked(api.get(f"/calendars/{quote(calendar_id, safe='')}/appointments", query=window))
+        assert appointment["appointmentId"] in [a["appointmentId"] for a in shown.body["appointments"]]
     listed = checked(api.get("/appointments", query=urlencode({"userId": appointment["userId"], "limit": "100"})))
     assert listed.status == 200
     changed = checked(api.patch(path, {"details": {"note": "still mine"}}))
@@ -129,12 +147,16 @@ def test_arbitrary_input_never_gets_a_5xx_and_never_harms_an_accepted_appointmen
             checked(api.get("/appointments", query=urlencode(args[0])))
         elif kind == "busy":
             checked(api.get(f"/users/{quote(str(args[0]), safe='')}/busy", query=urlencode(args[1])))
+        elif kind == "calendar":
+            checked(api.get(f"/calendars/{quote(str(args[1]), safe='')}/{args[0]}", query=urlencode(args[2])))
         elif kind == "patch" and accepted:
             response = checked(api.patch(f"/appointments/{accepted[-1]['appointmentId']}", args[0]))
             if response.status == 200:
                 accepted[-1] = response.body
         elif kind == "get":
             checked(api.get(f"/appointments/{quote(args[0], safe='')}"))
+    event(f"accepted bookings: {min(len(accepted), 2)}{'+' if len(accepted) > 2 else ''}")
+    event(f"accepted with participants: {any(a['participants'] for a in accepted)}")
     for appointment in accepted:
         still_usable(api, appointment)
     json.dumps(accepted)  # every accepted appointment is plain JSON
