@@ -265,6 +265,12 @@ def curl_examples(api: str) -> str:
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start:{iso}}\", \"endTime\": \"{end:{iso}}\", "
         "\"reminders\": [1], \"details\": {\"location\": \"Room 4\"}}'",
+        "Book with a provider and a room (bob is then refused dr-smith at an overlapping time):",
+        f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
+        f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start + timedelta(hours=1):{iso}}\", "
+        f"\"endTime\": \"{end + timedelta(hours=1):{iso}}\", \"participants\": [\"dr-smith\", \"room-4\"]}}'",
+        "The provider's agenda:",
+        f"  curl -s '{api}/calendars/dr-smith/appointments?from={start:{iso}}&to={start + timedelta(days=1):{iso}}'",
         "List:",
         f"  curl -s '{api}/appointments?userId=alice'",
         "Cancel (use the appointmentId from the booking):",
