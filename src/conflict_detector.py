@@ -15,8 +15,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from appointments.bookings import Bookings, Caller, cognito_groups
-from appointments.errors import AppointmentError, Conflict, ValidationError
-from appointments.inputs import agenda_query, list_query, parse_json_object, window_query
+from appointments.errors import AppointmentError, Conflict, Unavailable, ValidationError
+from appointments.inputs import agenda_query, list_query, parse_json_object, slot_query, window_query
 from appointments.settings import ApiSettings
 from appointments.wiring import Lazy, build_bookings
 
@@ -78,7 +78,7 @@ def book() -> Response:
     key = app.current_event.headers.get("Idempotency-Key")
     try:
         appointment, replayed = bookings().book(body, caller(), key)
-    except Conflict:
+    except (Conflict, Unavailable):  # decided: refused by what is in the way, or by a calendar's rules
         count_booking(name="BookingConflicts")
         raise
     except AppointmentError:  # the request was refused before anything was decided
@@ -130,6 +130,27 @@ def calendar_busy(calendarId: str) -> Response:
 def calendar_agenda(calendarId: str) -> Response:
     appointments, next_token = bookings().agenda(calendarId, agenda_query(query()), caller())
     return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
+
+
+@app.put("/calendars/<calendarId>/availability")
+def set_availability(calendarId: str) -> Response:
+    return json_response(200, bookings().set_rules(calendarId, request_body(), caller()).to_api())
+
+
+@app.get("/calendars/<calendarId>/availability")
+def get_availability(calendarId: str) -> Response:
+    return json_response(200, bookings().rules(calendarId, caller()).to_api())
+
+
+@app.delete("/calendars/<calendarId>/availability")
+def delete_availability(calendarId: str) -> Response:
+    bookings().remove_rules(calendarId, caller())
+    return Response(status_code=204, body="")
+
+
+@app.get("/calendars/<calendarId>/slots")
+def slots(calendarId: str) -> Response:
+    return json_response(200, bookings().slots(calendarId, slot_query(query(), calendarId), caller()))
 
 
 # -- errors, mapped by type in one place ------------------------------------------------------------

@@ -150,9 +150,12 @@ def test_a_booking_costs_one_consistent_read_and_one_transaction_whatever_the_pa
         assert response.status == 201
         assert [name for name, _ in counting.calls] == ["batch_get_item", "transact_write_items"]
         read, write = counting.calls[0][1], counting.calls[1][1]
-        assert len(read["RequestItems"][store.calendar]["Keys"]) == 2 * (count + 1)  # two UTC days each
+        # per calendar: its availability, and the two UTC days touched plus one either side (buffers and
+        # a local date for the daily cap may reach there; the rules read alongside tell)
+        assert len(read["RequestItems"][store.calendar]["Keys"]) == (4 + 1) * (count + 1)
         assert read["RequestItems"][store.calendar]["ConsistentRead"] is True
-        assert len(write["TransactItems"]) == 1 + 2 * (count + 1)
+        # the appointment, and per calendar the two buckets it enters and a check of its (absent) rules
+        assert len(write["TransactItems"]) == 1 + (2 + 1) * (count + 1)
 
 
 # -- buckets written before calendars had owners --------------------------------------------------------

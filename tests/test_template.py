@@ -106,7 +106,8 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
     assert routes == {("POST", "/appointments"), ("GET", "/appointments"), ("GET", "/appointments/{appointmentId}"),
                       ("PATCH", "/appointments/{appointmentId}"), ("DELETE", "/appointments/{appointmentId}"),
                       ("GET", "/users/{userId}/busy"), ("GET", "/calendars/{calendarId}/busy"),
-                      ("GET", "/calendars/{calendarId}/appointments")}
+                      ("GET", "/calendars/{calendarId}/appointments"), ("GET", "/calendars/{calendarId}/slots"),
+                      *((method, "/calendars/{calendarId}/availability") for method in ("PUT", "GET", "DELETE"))}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"]
     for method in methods:
         assert method["Integration"]["Type"] == "AWS_PROXY"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from appointments.domain import UTC, Interval, Slot, parse_zone
+from appointments.domain import UTC, Appointment, CalendarConflict, Interval, Slot, find_conflicts, parse_zone
 from appointments.errors import ValidationError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -197,3 +197,77 @@ def _windows_to_api(windows: Iterable[Window]) -> list[dict]:
         return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
     return [{"start": clock(start), "end": clock(end)} for start, end in windows]
+
+
+# -- the decision booking and slot search share ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the calendars take an appointment, and what that rests on."""
+
+    unavailable: tuple[str, str] | None  # (calendarId, reason) of the first calendar whose rules refuse it
+    conflicts: list[CalendarConflict]
+    footprints: dict[str, Interval]  # what it blocks on each calendar checked
+    rests_on: set[tuple[str, str]]  # the (calendar, UTC day) buckets the decision read
+
+    @property
+    def accepted(self) -> bool:
+        return self.unavailable is None and not self.conflicts
+
+
+def decide(appointment: Appointment, checked: Iterable[str], slots: Mapping[str, Iterable[Slot]],
+           rules: Mapping[str, Availability | None], now: datetime) -> Decision:
+    """Check ``appointment`` on the calendars ``checked`` (in its calendar order): each calendar's rules,
+    then what is in the way of its footprint there. ``slots`` and ``rules`` are what was read."""
+    unavailable, conflicts, footprints, rests_on = None, [], {}, set()
+    checked = set(checked)
+    for calendar_id in (c for c in appointment.calendars if c in checked):
+        calendar_rules, existing = rules.get(calendar_id), list(slots.get(calendar_id, ()))
+        footprint = calendar_rules.footprint(appointment.interval) if calendar_rules else appointment.interval
+        footprints[calendar_id] = footprint
+        rests_on.update((calendar_id, day) for day in footprint.days())
+        starts = 0
+        if calendar_rules and calendar_rules.max_per_day is not None:
+            local_date = calendar_rules.local_date(appointment.interval.start)
+            rests_on.update((calendar_id, day) for day in calendar_rules.local_day(local_date).days())
+            starts = starts_on(calendar_rules, local_date, existing, ignore=appointment.appointment_id)
+        reason = refusal(calendar_rules, appointment.interval, now, starts)
+        if reason and unavailable is None:
+            unavailable = (calendar_id, reason)
+        conflicts += [CalendarConflict(calendar_id, slot)
+                      for slot in find_conflicts(footprint, existing, ignore=appointment.appointment_id)]
+    return Decision(unavailable, conflicts, footprints, rests_on)
+
+
+def days_to_read(interval: Interval) -> list[str]:
+    """The UTC days a decision about ``interval`` may rest on, whatever the calendars' rules turn out to
+    be: its footprint (buffers reach at most 4 hours out) and the local date of its start (a zone puts
+    it at most a day either side), all read in the same consistent read as the rules."""
+    return Interval(interval.start - timedelta(days=1), interval.end + timedelta(days=1)).days()
+
+
+def days_occupied(interval: Interval) -> list[str]:
+    """The UTC days whose buckets may hold an appointment's entry: its interval widened by the largest buffers."""
+    return Interval(interval.start - timedelta(minutes=MAX_BUFFER), interval.end + timedelta(minutes=MAX_BUFFER)).days()
+
+
+def slot_candidates(rules: Availability | None, window: Interval, duration: timedelta, step: timedelta):
+    """The starts a slot search considers (API.md, "Slots"): on a calendar with rules, each open window's
+    start, then every ``step`` while the slot still ends inside the window; on one without, ``from``
+    rounded up to the whole minute, then every ``step``. Only starts in ``[from, to)``, in order."""
+    if rules is None:
+        start = window.start + timedelta(seconds=-window.start.second % 60)
+        while start < window.end:
+            yield start
+            start += step
+        return
+    first, last = rules.local_date(window.start) - timedelta(days=1), rules.local_date(window.end)
+    found = set()
+    for offset in range((last - first).days + 1):
+        for open_window in rules.windows_on(first + timedelta(days=offset)):
+            start = open_window.start
+            while start + duration <= open_window.end:
+                if window.start <= start < window.end:
+                    found.add(start)
+                start += step
+    yield from sorted(found)

@@ -8,16 +8,24 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from appointments.availability import (
+    Availability,
+    Decision,
+    days_occupied,
+    days_to_read,
+    decide,
+    parse_availability,
+    slot_candidates,
+)
 from appointments.domain import (
     UTC,
     Appointment,
     Interval,
     apply_changes,
-    calendar_conflicts,
     cancelled,
     format_instant,
     merge_busy,
@@ -33,12 +41,14 @@ from appointments.errors import (
     NotFound,
     StaleRead,
     TooMuchContention,
+    Unavailable,
     ValidationError,
 )
-from appointments.inputs import AgendaQuery, ListQuery, idempotent_appointment_id, request_fingerprint
+from appointments.inputs import AgendaQuery, ListQuery, SlotQuery, idempotent_appointment_id, request_fingerprint
 from appointments.store import AppointmentStore, CalendarSnapshot
 
 CALENDAR_ADMINS = "calendar-admins"  # the Cognito group that may manage any calendar
+_ANYONE, _CANDIDATE = "", "candidate"  # a slot asked for without userId: "any user with a free calendar"
 
 
 def cognito_groups(claim: object) -> frozenset[str]:
@@ -74,17 +84,25 @@ class Caller:
         """The calendar's owner, or a member of calendar-admins."""
         return self.subject is None or self.subject == calendar_id or CALENDAR_ADMINS in self.groups
 
-    def may_name(self, participants: tuple[str, ...]) -> None:
-        """Only a bookable calendar (one with availability) may be named as a participant, and no calendar
-        has availability yet: with Cognito every participant is refused; under IAM all are allowed."""
-        if self.subject is not None and participants:
-            raise Forbidden(f"{participants[0]} is not a bookable calendar; only calendars with availability "
-                            "can be named as participants.")
+    def may_name(self, participants: Iterable[str], rules: Mapping[str, Availability | None]) -> None:
+        """Only a bookable calendar (one with availability) may be named as a participant."""
+        if self.subject is None:
+            return
+        for calendar_id in participants:
+            if rules.get(calendar_id) is None:
+                raise Forbidden(f"{calendar_id} is not a bookable calendar; only calendars with availability "
+                                "can be named as participants.")
 
-    def may_read(self, calendar_id: str, what: str) -> None:
-        """Busy times and agenda of a private calendar (every calendar, until availability exists)."""
-        if not self.manages(calendar_id):
+    def may_read(self, calendar_id: str, what: str, bookable: bool = False) -> None:
+        """A bookable calendar's busy times, slots and rules are open to every caller; a private one's only
+        to its owner and calendar admins, as is every agenda."""
+        if not (bookable or self.manages(calendar_id)):
             raise Forbidden(f"Only the owner of calendar {calendar_id} or a calendar admin may read its {what}.")
+
+    def may_manage(self, calendar_id: str) -> None:
+        if not self.manages(calendar_id):
+            raise Forbidden(f"Only the owner of calendar {calendar_id} or a calendar admin may change its "
+                            "availability.")
 
 
 class Bookings:
@@ -116,24 +134,26 @@ class Bookings:
             fingerprint = request_fingerprint(body)
         proposed = replace(new_appointment(body, appointment_id=appointment_id, now=self.clock()),
                            request_hash=fingerprint)
-        caller.may_name(proposed.participants)
         if fingerprint is None:  # with a key, a replay is looked up before the clock is consulted
             require_future(proposed.interval, self.clock())
         replayed = False
 
         def attempt() -> Appointment:
             nonlocal replayed
-            snapshot = self.store.read_calendars(_occupied(proposed), appointment_id if fingerprint else None)
+            days = days_to_read(proposed.interval)
+            snapshot = self.store.read_calendars(dict.fromkeys(proposed.calendars, days),
+                                                 appointment_id if fingerprint else None, rules_of=proposed.calendars)
             if snapshot.appointment is not None:
                 if snapshot.appointment.request_hash != fingerprint:
                     raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body; "
                                                "use a new key for a new booking.")
                 replayed = True
                 return snapshot.appointment
+            caller.may_name(proposed.participants, snapshot.rules)
             if fingerprint:
                 require_future(proposed.interval, self.clock())
-            self._refuse_conflicts(proposed, snapshot)
-            self.store.commit(proposed, snapshot)
+            decision = self._decided(proposed, proposed.calendars, snapshot)
+            self.store.commit(proposed, snapshot.keeping(decision.rests_on), footprints=decision.footprints)
             return proposed
 
         return self._retrying(attempt), replayed
@@ -147,11 +167,24 @@ class Bookings:
             changed = apply_changes(current, body, now=self.clock())
             if changed is current:
                 return current
-            caller.may_name(tuple(p for p in changed.participants if p not in current.participants))
-            days = _calendar_days_to_decide(current, changed)
-            snapshot = self.store.read_calendars(days) if days else CalendarSnapshot()
-            self._refuse_conflicts(changed, snapshot)
-            self.store.commit(changed, snapshot, previous=current)
+            # A move is decided on every calendar; a change of participants on those added; an edit of
+            # details, reminders or time zone on none. The calendars it leaves only lose its entry.
+            moved = changed.interval != current.interval
+            checked = changed.calendars if moved else tuple(c for c in changed.calendars if c not in current.calendars)
+            leaving = current.calendars if moved else tuple(c for c in current.calendars if c not in changed.calendars)
+            days: dict[str, set[str]] = {}
+            for calendar_id in leaving:
+                days.setdefault(calendar_id, set()).update(days_occupied(current.interval))
+            for calendar_id in checked:
+                days.setdefault(calendar_id, set()).update(days_to_read(changed.interval))
+            if not days:
+                self.store.commit(changed, CalendarSnapshot(), previous=current)
+                return changed
+            snapshot = self.store.read_calendars(days, rules_of=checked)
+            caller.may_name((p for p in changed.participants if p not in current.participants), snapshot.rules)
+            decision = self._decided(changed, checked, snapshot)
+            self.store.commit(changed, snapshot.keeping(decision.rests_on | _holding(snapshot, appointment_id)),
+                              previous=current, footprints=decision.footprints)
             return changed
 
         return self._retrying(attempt)
@@ -161,9 +194,9 @@ class Bookings:
             current = self._visible(appointment_id, caller)
             if not current.is_scheduled:
                 return current
-            snapshot = self.store.read_calendars(_occupied(current))
+            snapshot = self.store.read_calendars(dict.fromkeys(current.calendars, days_occupied(current.interval)))
             result = cancelled(current, now=self.clock())
-            self.store.commit(result, snapshot, previous=current)
+            self.store.commit(result, snapshot.keeping(_holding(snapshot, appointment_id)), previous=current)
             return result
 
         return self._retrying(attempt)
@@ -183,8 +216,53 @@ class Bookings:
         return {"userId": user_id, **self._busy(user_id, window)}
 
     def calendar_busy(self, calendar_id: str, window: Interval, caller: Caller) -> dict:
-        caller.may_read(validate_user_id(calendar_id, "calendarId"), "busy times")
+        validate_user_id(calendar_id, "calendarId")
+        if not caller.manages(calendar_id):  # anyone may read a bookable calendar's busy times
+            caller.may_read(calendar_id, "busy times", bookable=self.store.get_rules(calendar_id) is not None)
         return {"calendarId": calendar_id, **self._busy(calendar_id, window)}
+
+    # -- availability and slots -------------------------------------------------------------------
+    def rules(self, calendar_id: str, caller: Caller) -> Availability:
+        rules = self.store.get_rules(validate_user_id(calendar_id, "calendarId"))
+        if rules is None:
+            raise NotFound(f"Calendar {calendar_id} has no availability rules: it is always open.")
+        return rules
+
+    def set_rules(self, calendar_id: str, body: Mapping, caller: Caller) -> Availability:
+        caller.may_manage(validate_user_id(calendar_id, "calendarId"))
+        return self.store.put_rules(calendar_id, parse_availability(body))
+
+    def remove_rules(self, calendar_id: str, caller: Caller) -> None:
+        caller.may_manage(validate_user_id(calendar_id, "calendarId"))
+        self.store.delete_rules(calendar_id)
+
+    def slots(self, calendar_id: str, query: SlotQuery, caller: Caller) -> dict:
+        """The starts at which a booking of ``query.duration`` would be accepted now: every candidate is
+        decided by ``decide``, as booking decides, on the same kind of read (rules and buckets)."""
+        calendars = [validate_user_id(calendar_id, "calendarId"), *query.with_calendars]
+        user_id = caller.user_for(query.user_id) if query.user_id is not None else None
+        involved = list(dict.fromkeys([*([user_id] if user_id else []), *calendars]))
+        rules = self.store.rules_of(involved)  # one BatchGetItem
+        for calendar in calendars:
+            if not caller.manages(calendar):
+                caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
+        days = days_to_read(Interval(query.window.start, query.window.end + query.duration))
+        slots = {c: self.store.calendar_slots(c, days[0], days[-1]) for c in involved}  # one Query each
+        now = self.clock()
+        offered = []
+        booker = user_id or _ANYONE
+        participants = tuple(c for c in dict.fromkeys(calendars) if c != booker)
+        for start in slot_candidates(rules.get(calendar_id), query.window, query.duration, query.step):
+            interval = Interval(start, start + query.duration)
+            if start <= now:
+                continue
+            candidate = Appointment(_CANDIDATE, booker, interval, participants=participants)
+            checked = [c for c in candidate.calendars if c != _ANYONE]
+            if decide(candidate, checked, slots, rules, now).accepted:
+                offered.append({"start": format_instant(interval.start), "end": format_instant(interval.end)})
+        return {"calendarId": calendar_id, "from": format_instant(query.window.start),
+                "to": format_instant(query.window.end), "duration": int(query.duration.total_seconds() // 60),
+                "slots": offered}
 
     def agenda(self, calendar_id: str, query: AgendaQuery, caller: Caller) -> tuple[list[Appointment], str | None]:
         """The scheduled appointments occupying a calendar that overlap the window, by start time: from
@@ -217,33 +295,19 @@ class Bookings:
             raise NotFound(f"No appointment {appointment_id[:64]} was found.")
         return appointment
 
-    @staticmethod
-    def _refuse_conflicts(appointment: Appointment, snapshot: CalendarSnapshot) -> None:
-        conflicts = calendar_conflicts(appointment, snapshot.slots_by_calendar())
-        if conflicts:
-            calendars = ", ".join(dict.fromkeys(c.calendar_id for c in conflicts))
+    def _decided(self, appointment: Appointment, checked: Iterable[str], snapshot: CalendarSnapshot) -> Decision:
+        """The decision, or the refusal it amounts to: the rules first, then what is in the way."""
+        decision = decide(appointment, checked, snapshot.slots_by_calendar(), snapshot.rules, self.clock())
+        if decision.unavailable:
+            raise Unavailable(*decision.unavailable)
+        if decision.conflicts:
+            calendars = ", ".join(dict.fromkeys(c.calendar_id for c in decision.conflicts))
             raise Conflict(f"The time overlaps scheduled appointments on {calendars}; pick a free time (see GET "
-                           "/calendars/{calendarId}/busy).", conflicts=[c.to_api(appointment.user_id)
-                                                                        for c in conflicts])
+                           "/calendars/{calendarId}/slots).",
+                           conflicts=[c.to_api(appointment.user_id) for c in decision.conflicts])
+        return decision
 
 
-def _occupied(appointment: Appointment) -> dict[str, list[str]]:
-    """The buckets an appointment occupies: every calendar, for every UTC day it touches."""
-    days = appointment.interval.days()
-    return {calendar_id: days for calendar_id in appointment.calendars}
-
-
-def _calendar_days_to_decide(current: Appointment, changed: Appointment) -> dict[str, set[str]]:
-    """The buckets a change must read and then write: where the appointment leaves and where it goes.
-    A move touches every calendar; a change of participants only those added or removed; an edit of
-    details, reminders or time zone none."""
-    if changed.interval != current.interval:
-        leaving, entering = current.calendars, changed.calendars
-    else:
-        leaving = tuple(c for c in current.calendars if c not in changed.calendars)
-        entering = tuple(c for c in changed.calendars if c not in current.calendars)
-    days: dict[str, set[str]] = {}
-    for calendars, appointment in ((leaving, current), (entering, changed)):
-        for calendar_id in calendars:
-            days.setdefault(calendar_id, set()).update(appointment.interval.days())
-    return days
+def _holding(snapshot: CalendarSnapshot, appointment_id: str) -> set[tuple[str, str]]:
+    """The buckets read that hold the appointment's entry: where it must be taken out."""
+    return {key for key, bucket in snapshot.buckets.items() if appointment_id in bucket.slots}

@@ -183,13 +183,6 @@ def find_conflicts(new: Interval, existing: Iterable[Slot], ignore: str | None =
     return sorted((s for s in unique.values() if s.blocks.overlaps(new)), key=lambda s: (s.interval, s.appointment_id))
 
 
-def calendar_conflicts(appointment: Appointment, calendars: Mapping[str, Iterable[Slot]]) -> list[CalendarConflict]:
-    """What is in the way of ``appointment`` on each calendar it occupies, in the appointment's calendar order."""
-    return [CalendarConflict(calendar_id, slot) for calendar_id in appointment.calendars
-            for slot in find_conflicts(appointment.interval, calendars.get(calendar_id, ()),
-                                       ignore=appointment.appointment_id)]
-
-
 def merge_busy(intervals: Iterable[Interval], window: Interval) -> list[Interval]:
     """Clip to ``window`` and merge intervals that overlap or touch."""
     merged: list[Interval] = []

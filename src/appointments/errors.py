@@ -51,6 +51,20 @@ class TooMuchContention(Conflict):
         super().__init__("These calendars are changing too fast right now; retry in a moment.", conflicts=[])
 
 
+class Unavailable(AppointmentError):
+    """A calendar's availability rules refuse the time: outsideHours, minimumNotice, maximumAdvance, dailyLimit."""
+
+    status = 409
+    code = "Unavailable"
+    EXPLAINED = {"outsideHours": "is not open at that time", "minimumNotice": "needs more notice",
+                 "maximumAdvance": "does not take bookings that far ahead",
+                 "dailyLimit": "has no more room on that day"}
+
+    def __init__(self, calendar_id: str, reason: str):
+        super().__init__(f"{calendar_id} {self.EXPLAINED[reason]}; see GET /calendars/{calendar_id}/slots for "
+                         "times it takes.", calendarId=calendar_id, reason=reason)
+
+
 class AppointmentCancelled(AppointmentError):
     status = 409
     code = "AppointmentCancelled"

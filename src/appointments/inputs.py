@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from appointments.domain import CANCELLED, SCHEDULED, Interval, parse_instant
+from appointments.domain import CANCELLED, SCHEDULED, USER_ID, Interval, parse_instant
 from appointments.errors import ValidationError
 
 MAX_BODY_BYTES = 16 * 1024
@@ -103,6 +103,31 @@ def agenda_query(params: Mapping[str, str]) -> AgendaQuery:
     window = window_query(params, ("from", "to", "limit", "nextToken"))
     return AgendaQuery(window, int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE),
                        params.get("nextToken"))
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    """``GET /calendars/{calendarId}/slots``."""
+
+    window: Interval
+    duration: timedelta
+    step: timedelta
+    with_calendars: tuple[str, ...] = ()
+    user_id: str | None = None
+
+
+def slot_query(params: Mapping[str, str], calendar_id: str) -> SlotQuery:
+    window = window_query(params, ("from", "to", "duration", "step", "with", "userId"))
+    if "duration" not in params:
+        raise ValidationError("duration is required: the length of the appointment, in minutes.", "duration")
+    duration = int_param(params["duration"], "duration", 5, 10080)
+    step = int_param(params.get("step", str(duration)), "step", 5, 1440)
+    others = tuple(c for c in params.get("with", "").split(",") if c) if "with" in params else ()
+    if "with" in params and (not others or len(others) > 8 or len(set(others)) != len(others)
+                             or calendar_id in others or not all(USER_ID.fullmatch(c) for c in others)):
+        raise ValidationError("with must list 1-8 distinct calendar IDs other than the calendar itself, "
+                              "separated by commas.", "with")
+    return SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), others, params.get("userId"))
 
 
 def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", "to")) -> Interval:

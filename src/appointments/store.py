@@ -20,11 +20,12 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from appointments.availability import Availability, parse_availability
 from appointments.domain import (
     UTC,
     Appointment,
@@ -36,6 +37,7 @@ from appointments.domain import (
 from appointments.errors import StaleRead, ValidationError
 
 USER_INDEX = "UserAppointmentsIndex"
+RULES = "availability"  # the sort key of a calendar's availability item: never a date
 BUCKET_TTL = timedelta(days=40)  # past buckets only serve free/busy look-backs
 MAX_DURATION_DAYS = 7
 BATCH_GET_KEYS = 100  # DynamoDB's limit of keys per BatchGetItem
@@ -64,16 +66,28 @@ class Bucket:
 
 @dataclass
 class CalendarSnapshot:
-    """What one decision read: buckets by (calendar, day), and the appointment asked for with them."""
+    """What one decision read: buckets by (calendar, day), the calendars' availability rules (None for
+    a calendar without), and the appointment asked for with them."""
 
     buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
+    rules: dict[str, Availability | None] = field(default_factory=dict)
     appointment: Appointment | None = None
+
+    def keeping(self, keys: Iterable[tuple[str, str]]) -> CalendarSnapshot:
+        """Only the buckets a decision rests on (a read may fetch more than it needs); the rules stay."""
+        wanted = set(keys)
+        return CalendarSnapshot({k: b for k, b in self.buckets.items() if k in wanted}, self.rules, self.appointment)
 
     def slots_by_calendar(self) -> dict[str, list[Slot]]:
         found: dict[str, list[Slot]] = {}
         for bucket in self.buckets.values():
             found.setdefault(bucket.calendar_id, []).extend(bucket.slots.values())
         return found
+
+
+def rules_from_item(item: dict) -> Availability:
+    values = _from_item(item)
+    return parse_availability(json.loads(values["rules"]), version=int(values["version"]))
 
 
 def bucket_from_item(item: dict) -> Bucket:
@@ -132,16 +146,19 @@ class AppointmentStore:
         self.cursors = PageCursors(cursor_key)
 
     # -- conflict control ---------------------------------------------------------------------
-    def read_calendars(self, days: Mapping[str, Iterable[str]], appointment_id: str | None = None
-                       ) -> CalendarSnapshot:
-        """One consistent BatchGetItem: the buckets of ``days`` (calendar ID -> UTC days), and optionally
-        an appointment. Buckets that do not exist yet come back empty, at version 0."""
+    def read_calendars(self, days: Mapping[str, Iterable[str]], appointment_id: str | None = None,
+                       rules_of: Iterable[str] = ()) -> CalendarSnapshot:
+        """One consistent BatchGetItem: the buckets of ``days`` (calendar ID -> UTC days), the availability
+        of the calendars in ``rules_of``, and optionally an appointment. Buckets that do not exist yet come
+        back empty, at version 0."""
         keys = sorted({(calendar_id, day) for calendar_id, wanted in days.items() for day in wanted})
-        snapshot = CalendarSnapshot({key: Bucket(*key) for key in keys})
+        rules_of = sorted(set(rules_of))
+        snapshot = CalendarSnapshot({key: Bucket(*key) for key in keys}, dict.fromkeys(rules_of))
+        wanted = [*keys, *((calendar_id, RULES) for calendar_id in rules_of)]
         requests = [{self.table: {"Keys": [_to_item({"appointmentId": appointment_id})], "ConsistentRead": True}}
                     if appointment_id else {}]
-        for start in range(0, len(keys), BATCH_GET_KEYS - 1):  # more than one call only past 99 buckets
-            chunk = [_to_item({"userId": c, "day": d}) for c, d in keys[start:start + BATCH_GET_KEYS - 1]]
+        for start in range(0, len(wanted), BATCH_GET_KEYS - 1):  # more than one call only past 99 keys
+            chunk = [_to_item({"userId": c, "day": d}) for c, d in wanted[start:start + BATCH_GET_KEYS - 1]]
             if start:
                 requests.append({})
             requests[-1][self.calendar] = {"Keys": chunk, "ConsistentRead": True}
@@ -149,6 +166,9 @@ class AppointmentStore:
             while request:
                 response = self.dynamodb.batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.calendar, []):
+                    if item["day"]["S"] == RULES:
+                        snapshot.rules[item["userId"]["S"]] = rules_from_item(item)
+                        continue
                     bucket = bucket_from_item(item)
                     snapshot.buckets[(bucket.calendar_id, bucket.day)] = bucket
                 for item in response["Responses"].get(self.table, []):
@@ -156,19 +176,27 @@ class AppointmentStore:
                 request = response.get("UnprocessedKeys") or {}
         return snapshot
 
-    def commit(self, new: Appointment, snapshot: CalendarSnapshot, previous: Appointment | None = None) -> None:
+    def commit(self, new: Appointment, snapshot: CalendarSnapshot, previous: Appointment | None = None,
+               footprints: Mapping[str, Interval] | None = None) -> None:
         """Write ``new`` and the buckets the decision read in one transaction, or raise StaleRead.
 
         ``previous`` is the appointment as read (None for a booking); the write is conditioned on its
-        version. Every bucket read is conditioned on the version read: written if it changes (the
-        appointment enters, moves or leaves it), condition-checked if not.
+        version. Every bucket in the snapshot is conditioned on the version read: written if it changes
+        (the appointment enters, moves or leaves it), condition-checked if not; so is every availability
+        read, so the decision holds for the rules it was made with. In each calendar the appointment
+        occupies the days of its footprint there (``footprints``, by calendar; the interval by default).
         """
+        footprints = footprints or {}
         items = [self._appointment_write(new, previous)]
         for bucket in snapshot.buckets.values():
             wanted = {k: v for k, v in bucket.slots.items() if k != new.appointment_id}
-            if new.is_scheduled and bucket.calendar_id in new.calendars and new.interval.touches_day(bucket.day):
-                wanted[new.appointment_id] = new.slot
+            if new.is_scheduled and bucket.calendar_id in new.calendars:
+                slot = replace(new.slot, footprint=footprints.get(bucket.calendar_id))
+                if slot.blocks.touches_day(bucket.day):
+                    wanted[new.appointment_id] = slot
             items.append(self._bucket_write(bucket, wanted) if wanted != bucket.slots else self._bucket_check(bucket))
+        for calendar_id, rules in snapshot.rules.items():
+            items.append(self._bucket_check(Bucket(calendar_id, RULES, rules.version if rules else 0)))
         if len(items) > TRANSACTION_ACTIONS:
             raise ValidationError(f"This change touches {len(items) - 1} calendar days at once, more than one "
                                   "transaction holds; move the appointment in smaller steps, or cancel it and book "
@@ -180,6 +208,31 @@ class AppointmentStore:
             if reasons <= RACE_REASONS:  # a concurrent change: re-read and decide again
                 raise StaleRead(str(error)) from error
             raise  # anything else (an item too large, a bad request) is a real failure
+
+    # -- availability ---------------------------------------------------------------------------
+    def get_rules(self, calendar_id: str) -> Availability | None:
+        response = self.dynamodb.get_item(TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
+                                          ConsistentRead=True)
+        return rules_from_item(response["Item"]) if "Item" in response else None
+
+    def put_rules(self, calendar_id: str, rules: Availability) -> Availability:
+        """Replace a calendar's rules; the version goes up by one. Returns the rules as stored."""
+        stored = {k: v for k, v in rules.to_api().items() if k != "version"}
+        response = self.dynamodb.update_item(
+            TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
+            UpdateExpression="SET #rules = :rules, #version = if_not_exists(#version, :zero) + :one",
+            ExpressionAttributeNames={"#rules": "rules", "#version": "version"},
+            ExpressionAttributeValues=_to_item({":rules": json.dumps(stored, separators=(",", ":")), ":zero": 0,
+                                                ":one": 1}),
+            ReturnValues="ALL_NEW")
+        return rules_from_item(response["Attributes"])
+
+    def rules_of(self, calendar_ids: Iterable[str]) -> dict[str, Availability | None]:
+        """The rules of several calendars, with one consistent BatchGetItem."""
+        return self.read_calendars({}, rules_of=calendar_ids).rules
+
+    def delete_rules(self, calendar_id: str) -> None:
+        self.dynamodb.delete_item(TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}))
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
         if previous is None:
