@@ -1,0 +1,83 @@
+"""Parity, as a property: the slots offered are exactly the bookings accepted.
+
+Random availability rules, random existing appointments (loaded whatever the rules, as history may
+be) and random query windows. Every slot offered is booked at once and accepted; every grid
+candidate not offered is refused. Each probe booking is cancelled again, which frees what it took.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from appointments.availability import parse_availability, slot_candidates
+from appointments.bookings import Caller
+from appointments.domain import UTC, Interval, format_instant, new_appointment
+from appointments.errors import Conflict, Unavailable
+from appointments.inputs import SlotQuery
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Pacific/Auckland"]
+clock_minutes = st.integers(0, 24 * 4).map(lambda q: q * 15)  # quarter hours, 00:00 to 24:00
+
+
+@st.composite
+def windows(draw) -> list[dict]:
+    edges = sorted(set(draw(st.lists(clock_minutes, min_size=2, max_size=4))))
+    pairs = [(edges[i], edges[i + 1]) for i in range(0, len(edges) - 1, 2)]
+    return [{"start": f"{s // 60:02d}:{s % 60:02d}", "end": "24:00" if e == 1440 else f"{e // 60:02d}:{e % 60:02d}"}
+            for s, e in pairs if s < 1440]
+
+
+@st.composite
+def rules(draw) -> dict:
+    body = {"timeZone": draw(st.sampled_from(ZONES)),
+            "weekly": {d: draw(windows()) for d in draw(st.lists(st.sampled_from(
+                ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), unique=True, min_size=4))}}
+    for name, values in (("bufferBefore", st.sampled_from([0, 15, 45])),
+                         ("bufferAfter", st.sampled_from([0, 10, 60])),
+                         ("minimumNotice", st.sampled_from([0, 60 * 24 * 5])),
+                         ("maximumAdvance", st.sampled_from([7, 30])), ("maxPerDay", st.integers(1, 3))):
+        if draw(st.booleans()):
+            body[name] = draw(values)
+    if draw(st.booleans()):
+        day = f"2026-12-0{draw(st.integers(1, 4))}"
+        body["overrides"] = {day: draw(windows())}
+    return body
+
+
+existing = st.lists(st.tuples(st.integers(0, 4 * 24 * 4), st.sampled_from([2, 4, 6])), max_size=6)  # quarter hours
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(rules(), existing, st.integers(0, 3 * 24), st.sampled_from([30, 60, 90]), st.sampled_from([15, 30, 60]))
+def test_every_slot_offered_is_accepted_and_every_candidate_not_offered_is_refused(
+        bookings, store, body, appointments, from_hour, duration, step):
+    provider = f"dr-{uuid.uuid4().hex[:8]}"
+    rules_now = store.put_rules(provider, parse_availability(body))
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+    store.bulk_load(new_appointment({"userId": f"other-{i}-{provider}", "participants": [provider],
+                                     "startTime": format_instant(base + timedelta(minutes=15 * q)),
+                                     "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
+                                    appointment_id=f"{provider}-{i}", now=NOW) for i, (q, n) in enumerate(appointments))
+    window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
+    query = SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step))
+    offered = {s["start"] for s in bookings.slots(provider, query, Caller())["slots"]}
+    candidates = list(slot_candidates(rules_now, window, query.duration, query.step))
+    assert offered <= {format_instant(c) for c in candidates}
+    event(f"candidates: {'none' if not candidates else 'some'}; offered: {'none' if not offered else 'some'}; "
+          f"refused: {'some' if len(offered) < len(candidates) else 'none'}")
+    for number, start in enumerate(candidates[:16]):
+        body = {"userId": f"probe-{number}-{provider}", "participants": [provider],
+                "startTime": format_instant(start), "endTime": format_instant(start + query.duration)}
+        try:
+            appointment, refusal = bookings.book(body, Caller())[0], None
+        except (Conflict, Unavailable) as error:
+            appointment, refusal = None, error.message
+        assert (format_instant(start) in offered) == (refusal is None), (start, refusal, body)
+        if appointment:
+            bookings.cancel(appointment.appointment_id, Caller())
