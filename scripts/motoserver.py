@@ -9,13 +9,15 @@ Two patches, applied in the process that runs moto:
   the Lambda in Docker and then drop the shard's buffered records; the no-op keeps them, and the
   caller pumps the stream with ``get_records`` into the real consumer instead.
 
-Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50]``; it prints ``READY <url>`` once
-it serves and stops on SIGTERM or SIGINT.
+Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE]``; it prints
+``READY <url>`` once it serves and stops on SIGTERM or SIGINT. ``--journal`` appends each DynamoDB
+write that succeeded, in lock order, so a race test can tell what committed before what.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -28,7 +30,10 @@ import warnings
 DYNAMODB_LOCK = threading.Lock()
 
 
-def patch_moto(latency_seconds: float = 0.0) -> None:
+WRITES = {"TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
+
+
+def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None:
     from moto.awslambda.models import LambdaBackend
     from moto.dynamodb.responses import DynamoHandler
 
@@ -38,7 +43,12 @@ def patch_moto(latency_seconds: float = 0.0) -> None:
         if latency_seconds:
             time.sleep(latency_seconds)
         with DYNAMODB_LOCK:
-            return original_call_action(self)
+            result = original_call_action(self)
+            if journal and self._get_action() in WRITES and result[0] == 200:
+                with open(journal, "a") as out:  # the order writes took effect in, for race tests
+                    request = self.body if isinstance(self.body, dict) else json.loads(self.body)
+                    out.write(json.dumps({"action": self._get_action(), "request": request}) + "\n")
+            return result
 
     def keep_stream_records(self, function_arn, items, source):  # type: ignore[no-untyped-def]
         return ""  # falsy: moto keeps the shard's records for get_records
@@ -50,10 +60,10 @@ def patch_moto(latency_seconds: float = 0.0) -> None:
     logging.getLogger("moto").setLevel(logging.ERROR)
 
 
-def serve(host: str, port: int, latency_seconds: float) -> None:
+def serve(host: str, port: int, latency_seconds: float, journal: str | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
-    patch_moto(latency_seconds)
+    patch_moto(latency_seconds, journal)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     # ThreadedMotoServer binds in its own thread and would hang on a taken port: check first.
     try:
@@ -79,8 +89,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="simulated network latency slept before each DynamoDB request")
+    parser.add_argument("--journal", help="append every DynamoDB write that succeeded, in the order it took effect")
     args = parser.parse_args()
-    serve(args.host, args.port, args.latency_ms / 1000)
+    serve(args.host, args.port, args.latency_ms / 1000, args.journal)
 
 
 if __name__ == "__main__":

@@ -230,10 +230,11 @@ class MotoServer:
         self.process.wait(timeout=10)
 
 
-def start_moto_server(latency_ms: float = 0) -> MotoServer:
+def start_moto_server(latency_ms: float = 0, journal: Path | None = None) -> MotoServer:
     port = free_port()
     process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "motoserver.py"), "--port", str(port),
-                                "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
+                                "--latency-ms", str(latency_ms), *(["--journal", str(journal)] if journal else [])],
+                               stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     line = process.stdout.readline()
     if not line.startswith("READY") or time.monotonic() > deadline:

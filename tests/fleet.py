@@ -66,6 +66,13 @@ class Fleet:
                 process.kill()
 
 
+def unconditioned(write: dict) -> dict:
+    for operation in write.values():
+        for name in ("ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues"):
+            operation.pop(name, None)
+    return write
+
+
 def correct_store_class():
     from appointments.store import AppointmentStore
 
@@ -78,9 +85,8 @@ def racy_store_class():
     class RacyStore(AppointmentStore):
         """Deliberately broken: bucket writes carry no version condition (check-then-write)."""
 
-        @staticmethod
-        def _bucket_condition(bucket):
-            return {}
+        def _bucket_write(self, bucket, slots):
+            return unconditioned(super()._bucket_write(bucket, slots))
 
     return RacyStore
 
@@ -91,14 +97,29 @@ def racy_participants_store_class():
     class RacyParticipantsStore(AppointmentStore):
         """Deliberately broken: only the user's own buckets are conditioned, the participants' are not."""
 
-        def commit(self, new, snapshot, previous=None):
+        def commit(self, new, snapshot, previous=None, footprints=None):
             self.user = new.user_id
-            return super().commit(new, snapshot, previous)
+            return super().commit(new, snapshot, previous, footprints)
 
-        def _bucket_condition(self, bucket):
-            return AppointmentStore._bucket_condition(bucket) if bucket.calendar_id == self.user else {}
+        def _bucket_write(self, bucket, slots):
+            write = super()._bucket_write(bucket, slots)
+            return write if bucket.calendar_id == self.user else unconditioned(write)
 
     return RacyParticipantsStore
 
 
-STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-participants": racy_participants_store_class}
+def racy_rules_store_class():
+    from appointments.store import AppointmentStore, CalendarSnapshot
+
+    class RacyRulesStore(AppointmentStore):
+        """Deliberately broken: a booking does not condition-check the availability rules it read."""
+
+        def commit(self, new, snapshot, previous=None, footprints=None):
+            unchecked = CalendarSnapshot(snapshot.buckets, {}, snapshot.appointment)
+            return super().commit(new, unchecked, previous, footprints)
+
+    return RacyRulesStore
+
+
+STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-participants": racy_participants_store_class,
+          "racy-rules": racy_rules_store_class}

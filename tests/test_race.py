@@ -8,12 +8,14 @@ against a deliberately racy store and requires it to double-book: proof that the
 from __future__ import annotations
 
 import itertools
+import json
 import os
 
 import boto3
 import pytest
 
 import deploy
+from appointments.availability import parse_availability
 from appointments.bookings import Caller
 from appointments.settings import ApiSettings
 from appointments.wiring import build_bookings
@@ -28,7 +30,9 @@ pytestmark = pytest.mark.slow
 def race_env(tmp_path_factory):
     from conftest import start_moto_server
 
-    server = start_moto_server(latency_ms=50)
+    journal = tmp_path_factory.mktemp("moto") / "writes.jsonl"
+    server = start_moto_server(latency_ms=50, journal=journal)
+    server.journal = journal
     saved = dict(os.environ)
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.url,
@@ -167,3 +171,63 @@ def scheduled_with(provider: str) -> list[tuple[str, str]]:
     items = boto3.client("dynamodb").scan(TableName=table_name("AppointmentsTable"))["Items"]
     return sorted((i["startTime"]["S"], i["endTime"]["S"]) for i in items if i["status"]["S"] == "scheduled"
                   and provider in [p["S"] for p in i.get("participants", {}).get("L", [])])
+
+
+# -- a booking racing a change of availability ---------------------------------------------------------------
+
+def writes_since(journal, mark: int) -> list[dict]:
+    return [json.loads(line) for line in journal.read_text().splitlines()[mark:]]
+
+
+def race_bookings_against_closing_the_calendar(journal, fleet_: Fleet, provider: str) -> tuple[list, list[dict]]:
+    """Rules open 09:00-17:00, then one PUT that closes every day, released together with 31 bookings of
+    distinct quarter hours inside the open hours. Returns the results and the writes in commit order."""
+    store = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment()).store
+    store.put_rules(provider, parse_availability({"timeZone": "UTC", "weekly": {
+        d: [{"start": "09:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}))
+    mark = len(journal.read_text().splitlines())
+    close = Invocation("PUT", f"/calendars/{provider}/availability", {"timeZone": "UTC", "weekly": {}})
+    bookings = [Invocation("POST", "/appointments", {
+        "userId": f"client-{provider}-{i}", "participants": [provider],
+        "startTime": f"2031-03-10T{9 + i // 4:02d}:{15 * (i % 4):02d}:00Z",
+        "endTime": f"2031-03-10T{9 + (i + 1) // 4:02d}:{15 * ((i + 1) % 4):02d}:00Z"}) for i in range(WORKERS - 1)]
+    return fleet_.round([close, *bookings]), writes_since(journal, mark)
+
+
+def committed_after_the_rules_closed(writes: list[dict], provider: str) -> list[str]:
+    """Bookings of ``provider`` that committed after the write that closed its calendar."""
+    closed = next(i for i, w in enumerate(writes) if w["action"] == "UpdateItem"
+                  and w["request"]["Key"] == {"userId": {"S": provider}, "day": {"S": "availability"}})
+    late = []
+    for write in writes[closed + 1:]:
+        for item in write["request"].get("TransactItems", []):
+            put = item.get("Put", {}).get("Item", {})
+            if {"S": provider} in put.get("participants", {}).get("L", []):
+                late.append(put["appointmentId"]["S"])
+    return late
+
+
+def test_a_booking_racing_a_change_of_availability_is_decided_against_one_version(race_env, fleet):
+    results, writes = race_bookings_against_closing_the_calendar(race_env.journal, fleet, "dr-rules")
+    [(status, _)] = [(status, body) for status, body in results if "weekly" in body]  # results come as they end
+    assert status == 200  # the rules changed
+    booked = [body for status, body in results if status == 201]
+    assert all(body["error"] == "Unavailable" and body["reason"] == "outsideHours"
+               for status, body in results if status not in (200, 201))
+    # Every booking accepted committed while the calendar was still open: none after the PUT.
+    assert committed_after_the_rules_closed(writes, "dr-rules") == []
+    assert len(booked) == len(scheduled_with("dr-rules"))
+
+
+def test_the_rules_race_catches_a_store_that_does_not_check_the_rules_it_read(race_env):
+    racy = Fleet(WORKERS, store="racy-rules")
+    caught = []
+    try:
+        for round_number in range(3):  # the PUT may land before every read in a round; a few rounds catch it
+            _, writes = race_bookings_against_closing_the_calendar(race_env.journal, racy, f"dr-racy-{round_number}")
+            caught += committed_after_the_rules_closed(writes, f"dr-racy-{round_number}")
+            if caught:
+                break
+    finally:
+        racy.close()
+    assert caught, "the racy store was not caught committing against rules that had changed"
