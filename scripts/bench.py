@@ -95,6 +95,26 @@ class AwsRecorder:
         snapshot["exchanges"] = list(self.exchanges)
 
 
+class Replayed:
+    """A DynamoDB client that answers each call with the response recorded for it, in order."""
+
+    def __init__(self, exchanges: list[tuple[str, dict, dict]], exceptions):
+        import copy
+
+        from botocore import xform_name
+
+        self.exceptions = exceptions
+        self._answers: dict[str, list[dict]] = {}
+        for name, _, parsed in exchanges:
+            self._answers.setdefault(xform_name(name), []).append(copy.deepcopy(parsed))
+
+    def __getattr__(self, name: str):
+        answers = self._answers.get(name)
+        if answers is None:
+            raise AttributeError(name)
+        return lambda **_: answers.pop(0)
+
+
 # -- DynamoDB capacity from item sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/) ----
 
 def value_size(value: dict) -> int:
@@ -179,8 +199,10 @@ class Harness:
         from lambdas import StackSettings, wire
         from local_aws import StreamPump
 
-        wired = wire(StackSettings.from_environments(functions), dynamodb=recorder.client("dynamodb"),
-                     scheduler=recorder.client("scheduler"), sns=recorder.client("sns"), clock=clock)
+        self.settings = StackSettings.from_environments(functions)
+        self.clock = clock
+        wired = wire(self.settings, dynamodb=recorder.client("dynamodb"), scheduler=recorder.client("scheduler"),
+                     sns=recorder.client("sns"), clock=clock)
         self.bookings, self.store = wired.bookings, wired.bookings.store
         stream_arn = boto3.client("dynamodb").describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)  # the mapping's calls are not ours
@@ -191,6 +213,27 @@ class Harness:
 
         result = invoke_api(api_event(method, path, body, query=query, headers=headers), "ConflictDetector-bench")
         return result["statusCode"], json.loads(result["body"])
+
+    def handler_cpu(self, exchanges: list, method: str, path: str, body: dict | None = None, query: str = "",
+                    repeat: int = 20) -> float:
+        """CPU seconds the API handler itself spends on one request: replayed against the DynamoDB answers
+        recorded for it, so that moto's own work (in this process) is not counted."""
+        import conflict_detector
+        from appointments.wiring import build_bookings
+
+        real = self.bookings
+        total = 0.0
+        try:
+            for _ in range(repeat):
+                replay = Replayed(exchanges, real.store.dynamodb.exceptions)
+                conflict_detector.use(build_bookings(replay, self.settings.api, clock=self.clock))
+                started = time.process_time()
+                status, answer = self.http(method, path, body, query=query)
+                total += time.process_time() - started
+                assert status < 300, answer  # the replay must reproduce the real request
+        finally:
+            conflict_detector.use(real)
+        return total / repeat
 
     def drain_stream(self) -> list[dict]:
         return self.pump.poll()
@@ -311,7 +354,44 @@ def measure_calendars(harness: Harness, recorder: AwsRecorder) -> dict[str, list
         reads, _ = capacity_units(measured["exchanges"], tables)
         agendas.append({"history": history, "calls": measured["calls"], "reads": reads,
                         "listed": len(result["appointments"])})
-    return {"bookings": bookings, "agendas": agendas}
+    return {"bookings": bookings, "agendas": agendas, **measure_rules(harness, recorder)}
+
+
+def measure_rules(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dict]]:
+    """A booking with a participant that has availability, and slot searches for 1 and 3 calendars over
+    7 and 31 days, with the handler's CPU time per request measured in the same run."""
+    from appointments.availability import parse_availability
+
+    tables = {harness.store.table}
+    weekdays = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    for calendar in ("dr-rules", "room-rules", "nurse-rules"):
+        harness.store.put_rules(calendar, parse_availability({
+            "timeZone": "Europe/Berlin", "bufferAfter": 10, "maxPerDay": 20,
+            "weekly": {d: [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}] for d in weekdays}}))
+    day = (NOW + timedelta(days=3)).strftime("%Y-%m-%d")
+    body = {"userId": "ruled", "participants": ["dr-rules"], "startTime": f"{day}T09:00:00Z",
+            "endTime": f"{day}T09:30:00Z"}
+
+    with recorder.measuring() as measured:
+        status, result = harness.http("POST", "/appointments", body)
+    assert status == 201, result
+    reads, writes = capacity_units(measured["exchanges"], tables)
+    booking_body = {**body, "userId": "ruled-replay"}  # replayed answers: nothing is stored again
+    booking = {"calls": measured["calls"], "reads": reads, "writes": writes,
+               "cpu": harness.handler_cpu(measured["exchanges"], "POST", "/appointments", booking_body)}
+    searches = []
+    for calendars, days in ((1, 7), (3, 7), (1, 31), (3, 31)):
+        window = f"from={NOW.strftime(ISO)}&to={(NOW + timedelta(days=days)).strftime(ISO)}&duration=30"
+        search = window + ("&with=room-rules,nurse-rules" if calendars == 3 else "")
+        with recorder.measuring() as measured:
+            status, result = harness.http("GET", "/calendars/dr-rules/slots", query=search)
+        assert status == 200, result
+        reads, _ = capacity_units(measured["exchanges"], tables)
+        searches.append({"calendars": calendars, "days": days, "calls": measured["calls"], "reads": reads,
+                         "slots": len(result["slots"]),
+                         "cpu": harness.handler_cpu(measured["exchanges"], "GET", "/calendars/dr-rules/slots",
+                                                    query=search)})
+    return {"ruled_booking": [booking], "searches": searches}
 
 
 # -- cold imports -------------------------------------------------------------------------------------------
@@ -464,6 +544,15 @@ def report(calls, capacity, calendars, imports, zip_package, throughput) -> tupl
         rows.append((f"  {row['history']:,} appointments of history", f"{row['reads']:g} RRU", fmt_calls(row["calls"])))
     small, large = calendars["agendas"]
     rows.append(("  ratio 10,000 : 10", f"reads {large['reads'] / small['reads']:.2f}", "target ≤ 1.1"))
+    [ruled] = calendars["ruled_booking"]
+    rows.append(("A booking with a participant that has availability (buffers, daily cap)", "", ""))
+    rows.append(("  1 participant with rules", f"{ruled['reads']:g} RRU / {ruled['writes']:g} WRU",
+                 f"{fmt_calls(ruled['calls'])}; handler CPU {ruled['cpu'] * 1000:.1f} ms"))
+    rows.append(("Slot search, 30-minute slots (handler CPU, replayed, against that booking's in this run)", "", ""))
+    for row in calendars["searches"]:
+        rows.append((f"  {row['calendars']} calendar(s), {row['days']} days", f"{row['reads']:g} RRU",
+                     f"{fmt_calls(row['calls'])}; {row['slots']} slots; CPU {row['cpu'] * 1000:.1f} ms = "
+                     f"{row['cpu'] / ruled['cpu']:.1f} x a booking"))
     rows.append((f"Cold import, median of {RUNS} fresh processes", "", ""))
     for module, seconds in imports.items():
         ratio = seconds / imports["boto3"]
@@ -501,6 +590,11 @@ METHOD = """## Method
 - **Participants and agendas**: one booking each with 0, 2 and 8 participants (fresh calendars, a
   booking spanning one day), counted and computed as above; a provider gets 10 or 10,000 appointments
   over the past year plus the same 5 in the coming week, and its agenda for that week is read.
+- **Availability and slots**: three calendars get Berlin office hours (two windows a day), a 10-minute
+  buffer and a daily cap; one booking names one of them, then slot searches ask for 30-minute slots
+  of 1 or 3 calendars over 7 or 31 days. CPU is `time.process_time` around the real handler, run
+  20 times against a client that replays the DynamoDB answers recorded for that request (so moto's
+  own work, in the same process, is left out); the ratio to the booking's is the figure to read.
 - **Cold import**: each module is imported in a fresh `python -c` process, timed with `perf_counter`
   around the import, `BENCH_RUNS` times in a shuffled order; the medians are compared with a bare
   `import boto3` measured in the same run.
@@ -558,6 +652,11 @@ def main() -> int:
         "  `BatchGetItem` and one `TransactWriteItems`, reading and writing one bucket per calendar and day.",
         "- A provider's agenda reads the buckets of the window's days (one `Query`) and the page's",
         "  appointments (one `BatchGetItem`); its history is never read.",
+        "- A booking reads each calendar's rules and the buckets of its days and one day either side in",
+        "  its one `BatchGetItem` (buffers and a local date for the daily cap may reach there), and its",
+        "  transaction writes the buckets the decision rests on and checks each rules item: still one",
+        "  read and one transaction. A slot search is one `BatchGetItem` for the rules and one `Query`",
+        "  per calendar over the window, whatever the history.",
         "- Throughput falls as clients are added because moto copies every table inside each transaction",
         "  and the table grows during the run; on DynamoDB the booking path does not slow with table size.",
         "- `docs/SCALING.md` turns these counts into limits and cost per million bookings.", ""])
