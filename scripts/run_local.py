@@ -269,6 +269,14 @@ def curl_examples(api: str) -> str:
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start + timedelta(hours=1):{iso}}\", "
         f"\"endTime\": \"{end + timedelta(hours=1):{iso}}\", \"participants\": [\"dr-smith\", \"room-4\"]}}'",
+        "Give dr-smith opening hours (09:00-17:00 UTC every day, 10 minutes between appointments), then ask for slots:",
+        f"  curl -s -X PUT {api}/calendars/dr-smith/availability -H 'Content-Type: application/json' \\",
+        "    -d '{\"timeZone\": \"UTC\", \"bufferAfter\": 10, \"weekly\": {"
+        + ", ".join(f'\"{d}\": [{{\"start\": \"09:00\", \"end\": \"17:00\"}}]'
+                    for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")) + "}}'",
+        f"  curl -s '{api}/calendars/dr-smith/slots?from={start:{iso}}&to={start + timedelta(days=2):{iso}}"
+        "&duration=30&with=room-4'",
+        "  (then book one of them as above, with its start and an end 30 minutes later)",
         "The provider's agenda:",
         f"  curl -s '{api}/calendars/dr-smith/appointments?from={start:{iso}}&to={start + timedelta(days=1):{iso}}'",
         "List:",

@@ -282,3 +282,10 @@ def test_under_iam_every_calendar_is_open(api):
     assert [a["appointmentId"] for a in agenda(api, "dr-smith").body["appointments"]] == [created["appointmentId"]]
     busy = api.get("/calendars/dr-smith/busy", query="from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z").body
     assert busy["busy"] == [{"start": created["startTime"], "end": created["endTime"]}]
+
+
+def test_calendar_ids_with_every_allowed_character_work_percent_encoded_in_the_path(api):
+    calendar = "Dr.Smith_2+clinic@example.org:room-1"
+    created = book(api, participants=[calendar]).body
+    listed = agenda(api, "Dr.Smith_2%2Bclinic%40example.org%3Aroom-1")
+    assert [a["appointmentId"] for a in listed.body["appointments"]] == [created["appointmentId"]]

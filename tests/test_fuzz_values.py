@@ -86,7 +86,19 @@ operations = st.lists(st.one_of(
     st.tuples(st.just("raw"), st.binary(max_size=64) | st.text(max_size=64).map(str.encode)),
     st.tuples(st.just("list"), queries),
     st.tuples(st.just("busy"), users, queries),
-    st.tuples(st.just("calendar"), st.sampled_from(["busy", "appointments"]), calendars, queries),
+    st.tuples(st.just("calendar"), st.sampled_from(["busy", "appointments", "availability"]), calendars, queries),
+    st.tuples(st.just("slots"), calendars, windows, st.dictionaries(
+        st.sampled_from(["duration", "step", "with", "userId"]), strings | st.sampled_from(["30", "60", "room-4"]),
+        max_size=4)),
+    st.tuples(st.just("rules"), st.sampled_from(["dr-smith", "room-4"]), st.one_of(
+        json_values, st.fixed_dictionaries({"timeZone": st.sampled_from(["UTC", "Europe/Berlin"]) | strings}, optional={
+            "weekly": st.dictionaries(st.sampled_from(["mon", "tue", "sun"]) | strings, st.lists(
+                st.fixed_dictionaries({"start": st.sampled_from(["09:00", "24:00", "9"]) | strings,
+                                       "end": st.sampled_from(["17:00", "24:00"]) | strings}), max_size=3), max_size=3),
+            "overrides": st.dictionaries(st.sampled_from(["2026-12-24", "2026-02-30"]) | strings, st.just([]),
+                                         max_size=2),
+            "bufferAfter": json_values, "maxPerDay": json_values, "minimumNotice": json_values,
+            "maximumAdvance": json_values}))),
     st.tuples(st.just("patch"), patch_bodies()),
     st.tuples(st.just("get"), strings),
 ), min_size=1, max_size=8)
@@ -122,6 +134,7 @@ def still_usable(api: Api, appointment: dict) -> None:
     window = urlencode({"from": appointment["startTime"], "to": appointment["endTime"]})
     for calendar_id in [appointment["userId"], *appointment["participants"]]:  # every calendar shows it
         shown = checked(api.get(f"/calendars/{quote(calendar_id, safe='')}/appointments", query=window))
+        assert shown.status == 200, shown.body
         assert appointment["appointmentId"] in [a["appointmentId"] for a in shown.body["appointments"]]
     listed = checked(api.get("/appointments", query=urlencode({"userId": appointment["userId"], "limit": "100"})))
     assert listed.status == 200
@@ -149,6 +162,11 @@ def test_arbitrary_input_never_gets_a_5xx_and_never_harms_an_accepted_appointmen
             checked(api.get(f"/users/{quote(str(args[0]), safe='')}/busy", query=urlencode(args[1])))
         elif kind == "calendar":
             checked(api.get(f"/calendars/{quote(str(args[1]), safe='')}/{args[0]}", query=urlencode(args[2])))
+        elif kind == "slots":
+            slots_path = f"/calendars/{quote(str(args[0]), safe='')}/slots"
+            checked(api.get(slots_path, query=urlencode({**args[1], **args[2]})))
+        elif kind == "rules":
+            checked(api.request("PUT", f"/calendars/{args[0]}/availability", args[1]))
         elif kind == "patch" and accepted:
             response = checked(api.patch(f"/appointments/{accepted[-1]['appointmentId']}", args[0]))
             if response.status == 200:
