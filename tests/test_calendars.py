@@ -289,3 +289,11 @@ def test_calendar_ids_with_every_allowed_character_work_percent_encoded_in_the_p
     created = book(api, participants=[calendar]).body
     listed = agenda(api, "Dr.Smith_2%2Bclinic%40example.org%3Aroom-1")
     assert [a["appointmentId"] for a in listed.body["appointments"]] == [created["appointmentId"]]
+
+
+def test_the_largest_booking_fits_one_read_and_one_transaction(api):
+    """Nine calendars, seven days not aligned to midnight: 9 x (8 days + 1 either side + rules) = 99 keys."""
+    response = book(api, start="2026-12-01T12:00:00Z", end="2026-12-08T12:00:00Z",
+                    participants=[f"room-{i}" for i in range(8)])
+    assert response.status == 201, response.body
+    assert api.delete(f"/appointments/{response.body['appointmentId']}").status == 200
