@@ -45,3 +45,19 @@ def test_every_bucket_a_decision_read_is_written_or_condition_checked_in_its_tra
     assert store.get("a1") is None
     store.commit(proposed, store.read_calendars({"alice": ["2026-12-01"], "bob": ["2026-12-02"]}))
     assert store.get("a1") == proposed
+
+
+def test_rules_can_be_replaced_only_at_the_version_expected_ready_for_if_match(store):
+    import pytest
+
+    from appointments.availability import parse_availability
+    from appointments.errors import StaleRead
+
+    rules = parse_availability({"timeZone": "UTC"})
+    assert store.put_rules("dr-smith", rules, expected_version=0).version == 1
+    with pytest.raises(StaleRead):
+        store.put_rules("dr-smith", rules, expected_version=0)
+    assert store.put_rules("dr-smith", rules, expected_version=1).version == 2
+    with pytest.raises(StaleRead):
+        store.put_rules("dr-smith", rules, expected_version=1)
+    assert store.put_rules("dr-smith", rules).version == 3

@@ -215,16 +215,27 @@ class AppointmentStore:
                                           ConsistentRead=True)
         return rules_from_item(response["Item"]) if "Item" in response else None
 
-    def put_rules(self, calendar_id: str, rules: Availability) -> Availability:
-        """Replace a calendar's rules; the version goes up by one. Returns the rules as stored."""
+    def put_rules(self, calendar_id: str, rules: Availability, expected_version: int | None = None) -> Availability:
+        """Replace a calendar's rules; the version goes up by one. Returns the rules as stored.
+
+        With ``expected_version`` (an If-Match), the write happens only if the stored rules are at that
+        version (0: there are none), else StaleRead."""
         stored = {k: v for k, v in rules.to_api().items() if k != "version"}
-        response = self.dynamodb.update_item(
-            TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
-            UpdateExpression="SET #rules = :rules, #version = if_not_exists(#version, :zero) + :one",
-            ExpressionAttributeNames={"#rules": "rules", "#version": "version"},
-            ExpressionAttributeValues=_to_item({":rules": json.dumps(stored, separators=(",", ":")), ":zero": 0,
-                                                ":one": 1}),
-            ReturnValues="ALL_NEW")
+        condition = {}
+        if expected_version is not None:
+            condition = {"ConditionExpression": "#version = :expected" if expected_version
+                         else "attribute_not_exists(#version)"}
+        values = {":rules": json.dumps(stored, separators=(",", ":")), ":zero": 0, ":one": 1}
+        if expected_version:
+            values[":expected"] = expected_version
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
+                UpdateExpression="SET #rules = :rules, #version = if_not_exists(#version, :zero) + :one",
+                ExpressionAttributeNames={"#rules": "rules", "#version": "version"},
+                ExpressionAttributeValues=_to_item(values), ReturnValues="ALL_NEW", **condition)
+        except self.dynamodb.exceptions.ConditionalCheckFailedException as error:
+            raise StaleRead(f"the rules of {calendar_id} are not at version {expected_version}") from error
         return rules_from_item(response["Attributes"])
 
     def rules_of(self, calendar_ids: Iterable[str]) -> dict[str, Availability | None]:
