@@ -16,7 +16,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from appointments.bookings import Bookings, Caller, cognito_groups
 from appointments.errors import AppointmentError, Conflict, Unavailable, ValidationError
-from appointments.inputs import agenda_query, list_query, parse_json_object, slot_query, window_query
+from appointments.inputs import (
+    agenda_query,
+    entity_tag,
+    list_query,
+    matches,
+    parse_json_object,
+    slot_query,
+    window_query,
+)
 from appointments.settings import ApiSettings
 from appointments.wiring import Lazy, build_bookings
 
@@ -45,6 +53,19 @@ def caller() -> Caller:
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body,
                     headers=headers or {})
+
+
+def versioned(status: int, resource, headers: dict | None = None) -> Response:
+    """One appointment or one availability, with its ETag; 304 for a GET whose If-None-Match names it."""
+    tag = {"ETag": entity_tag(resource.version)}
+    event = app.current_event
+    if event.http_method == "GET" and matches(event.headers.get("If-None-Match"), resource.version):
+        return Response(status_code=304, body="", headers=tag)
+    return json_response(status, resource.to_api(), {**(headers or {}), **tag})
+
+
+def if_match() -> str | None:
+    return app.current_event.headers.get("If-Match")
 
 
 def request_body() -> dict:
@@ -92,7 +113,7 @@ def book() -> Response:
     else:
         count_booking(name="BookingSuccess")
     logger.info("booking accepted", appointment_id=appointment.appointment_id, replayed=replayed)
-    return json_response(201, appointment.to_api(), headers)
+    return versioned(201, appointment, headers)
 
 
 @app.get("/appointments")
@@ -103,17 +124,17 @@ def list_appointments() -> Response:
 
 @app.get("/appointments/<appointmentId>")
 def get_appointment(appointmentId: str) -> Response:
-    return json_response(200, bookings().get(appointmentId, caller()).to_api())
+    return versioned(200, bookings().get(appointmentId, caller()))
 
 
 @app.patch("/appointments/<appointmentId>")
 def change_appointment(appointmentId: str) -> Response:
-    return json_response(200, bookings().change(appointmentId, request_body(), caller()).to_api())
+    return versioned(200, bookings().change(appointmentId, request_body(), caller(), if_match()))
 
 
 @app.delete("/appointments/<appointmentId>")
 def cancel_appointment(appointmentId: str) -> Response:
-    return json_response(200, bookings().cancel(appointmentId, caller()).to_api())
+    return versioned(200, bookings().cancel(appointmentId, caller(), if_match()))
 
 
 @app.get("/users/<userId>/busy")
@@ -134,12 +155,12 @@ def calendar_agenda(calendarId: str) -> Response:
 
 @app.put("/calendars/<calendarId>/availability")
 def set_availability(calendarId: str) -> Response:
-    return json_response(200, bookings().set_rules(calendarId, request_body(), caller()).to_api())
+    return versioned(200, bookings().set_rules(calendarId, request_body(), caller(), if_match()))
 
 
 @app.get("/calendars/<calendarId>/availability")
 def get_availability(calendarId: str) -> Response:
-    return json_response(200, bookings().rules(calendarId, caller()).to_api())
+    return versioned(200, bookings().rules(calendarId, caller()))
 
 
 @app.delete("/calendars/<calendarId>/availability")

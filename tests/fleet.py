@@ -18,6 +18,7 @@ class Invocation:
     method: str
     path: str
     body: dict | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def _worker(commands, results, barrier, store: str) -> None:
@@ -33,7 +34,7 @@ def _worker(commands, results, barrier, store: str) -> None:
     conflict_detector.use(build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment(),
                                          store_class=STORES[store]()))
     while (invocation := commands.get()) is not None:
-        event = api_event(invocation.method, invocation.path, invocation.body)
+        event = api_event(invocation.method, invocation.path, invocation.body, headers=dict(invocation.headers))
         barrier.wait(timeout=ROUND_TIMEOUT)
         result = invoke_api(event, "ConflictDetector-race")
         results.put((result["statusCode"], json.loads(result["body"])))
@@ -121,5 +122,22 @@ def racy_rules_store_class():
     return RacyRulesStore
 
 
-STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-participants": racy_participants_store_class,
-          "racy-rules": racy_rules_store_class}
+def racy_updates_store_class():
+    from appointments.store import AppointmentStore
+
+    class RacyUpdatesStore(AppointmentStore):
+        """Deliberately broken: an appointment's update is not conditioned on the version read."""
+
+        def _appointment_write(self, new, previous):
+            write = super()._appointment_write(new, previous)
+            if "Update" in write:
+                write["Update"].pop("ConditionExpression")
+                write["Update"]["ExpressionAttributeNames"].pop("#version")
+                write["Update"]["ExpressionAttributeValues"].pop(":expected")
+            return write
+
+    return RacyUpdatesStore
+
+
+STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-updates": racy_updates_store_class,
+          "racy-participants": racy_participants_store_class, "racy-rules": racy_rules_store_class}

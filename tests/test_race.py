@@ -231,3 +231,27 @@ def test_the_rules_race_catches_a_store_that_does_not_check_the_rules_it_read(ra
     finally:
         racy.close()
     assert caught, "the racy store was not caught committing against rules that had changed"
+
+
+# -- lost updates ---------------------------------------------------------------------------------------------
+
+def patches_with_the_same_if_match(user: str) -> list[Invocation]:
+    appointment, _ = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment()).book(
+        {"userId": user, "startTime": "2031-04-10T09:00:00Z", "endTime": "2031-04-10T10:00:00Z"}, Caller())
+    return [Invocation("PATCH", f"/appointments/{appointment.appointment_id}", {"details": {"editor": str(i)}},
+                       (("If-Match", '"1"'),)) for i in range(WORKERS)]
+
+
+def test_concurrent_changes_with_the_same_if_match_admit_exactly_one(fleet):
+    results = fleet.round(patches_with_the_same_if_match("editor"))
+    assert sorted(status for status, _ in results) == [200] + [412] * (WORKERS - 1)
+    assert {body["currentVersion"] for status, body in results if status == 412} == {2}
+
+
+def test_the_lost_update_race_catches_a_store_that_does_not_condition_updates(race_env):
+    racy = Fleet(WORKERS, store="racy-updates")
+    try:
+        results = racy.round(patches_with_the_same_if_match("careless-editor"))
+    finally:
+        racy.close()
+    assert sum(status == 200 for status, _ in results) > 1, "the racy store was not caught losing updates"

@@ -39,12 +39,20 @@ from appointments.errors import (
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
+    PreconditionFailed,
     StaleRead,
     TooMuchContention,
     Unavailable,
     ValidationError,
 )
-from appointments.inputs import AgendaQuery, ListQuery, SlotQuery, idempotent_appointment_id, request_fingerprint
+from appointments.inputs import (
+    AgendaQuery,
+    ListQuery,
+    SlotQuery,
+    idempotent_appointment_id,
+    matches,
+    request_fingerprint,
+)
 from appointments.store import AppointmentStore, CalendarSnapshot
 
 CALENDAR_ADMINS = "calendar-admins"  # the Cognito group that may manage any calendar
@@ -158,9 +166,12 @@ class Bookings:
 
         return self._retrying(attempt), replayed
 
-    def change(self, appointment_id: str, body: Mapping, caller: Caller) -> Appointment:
+    def change(self, appointment_id: str, body: Mapping, caller: Caller, if_match: str | None = None) -> Appointment:
+        """Reschedule or edit. With ``if_match``, only the version it names is changed: the transaction is
+        conditioned on the version read, so a concurrent change makes this re-read and answer 412."""
         def attempt() -> Appointment:
             current = self._visible(appointment_id, caller)
+            _require_match(if_match, current.version)
             if not current.is_scheduled:
                 raise AppointmentCancelled("This appointment is cancelled and can no longer be changed; "
                                            "book a new one.")
@@ -189,9 +200,10 @@ class Bookings:
 
         return self._retrying(attempt)
 
-    def cancel(self, appointment_id: str, caller: Caller) -> Appointment:
+    def cancel(self, appointment_id: str, caller: Caller, if_match: str | None = None) -> Appointment:
         def attempt() -> Appointment:
             current = self._visible(appointment_id, caller)
+            _require_match(if_match, current.version)
             if not current.is_scheduled:
                 return current
             snapshot = self.store.read_calendars(dict.fromkeys(current.calendars, days_occupied(current.interval)))
@@ -228,9 +240,22 @@ class Bookings:
             raise NotFound(f"Calendar {calendar_id} has no availability rules: it is always open.")
         return rules
 
-    def set_rules(self, calendar_id: str, body: Mapping, caller: Caller) -> Availability:
+    def set_rules(self, calendar_id: str, body: Mapping, caller: Caller, if_match: str | None = None) -> Availability:
         caller.may_manage(validate_user_id(calendar_id, "calendarId"))
-        return self.store.put_rules(calendar_id, parse_availability(body))
+        rules = parse_availability(body)
+        if if_match is None:
+            return self.store.put_rules(calendar_id, rules)
+        expected = _version_named(if_match)
+        if expected is None:  # "*": whatever version is stored, but rules must exist
+            current = self.store.get_rules(calendar_id)
+            if current is None:
+                raise PreconditionFailed(0)
+            expected = current.version
+        try:
+            return self.store.put_rules(calendar_id, rules, expected_version=expected)
+        except StaleRead:
+            current = self.store.get_rules(calendar_id)
+            raise PreconditionFailed(current.version if current else 0) from None
 
     def remove_rules(self, calendar_id: str, caller: Caller) -> None:
         caller.may_manage(validate_user_id(calendar_id, "calendarId"))
@@ -306,6 +331,21 @@ class Bookings:
                            "/calendars/{calendarId}/slots).",
                            conflicts=[c.to_api(appointment.user_id) for c in decision.conflicts])
         return decision
+
+
+def _require_match(if_match: str | None, version: int) -> None:
+    if if_match is not None and not matches(if_match, version):
+        raise PreconditionFailed(version)
+
+
+def _version_named(if_match: str) -> int | None:
+    """The version an If-Match names for a write that may create: ``*`` is any existing (None is not
+    that), a tag its number; anything else matches nothing (-1)."""
+    tag = if_match.strip().removeprefix("W/")
+    if tag == "*":
+        return None
+    digits = tag.strip('"')
+    return int(digits) if tag.startswith('"') and digits.isascii() and digits.isdigit() else -1
 
 
 def _holding(snapshot: CalendarSnapshot, appointment_id: str) -> set[tuple[str, str]]:

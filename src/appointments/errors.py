@@ -70,6 +70,17 @@ class AppointmentCancelled(AppointmentError):
     code = "AppointmentCancelled"
 
 
+class PreconditionFailed(AppointmentError):
+    """If-Match named a version that is not the current one; nothing changed."""
+
+    status = 412
+    code = "PreconditionFailed"
+
+    def __init__(self, current_version: int):
+        super().__init__(f"The resource is at version {current_version}, not the one If-Match names; read it again "
+                         "and decide on its current state.", currentVersion=current_version)
+
+
 class IdempotencyKeyReused(AppointmentError):
     status = 422
     code = "IdempotencyKeyReused"

@@ -142,3 +142,16 @@ def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", 
     if window.end - window.start > MAX_WINDOW:
         raise ValidationError("The from-to window may be at most 31 days.", "to")
     return window
+
+
+def entity_tag(version: int) -> str:
+    return f'"{version}"'
+
+
+def matches(header: str | None, version: int | None) -> bool:
+    """Whether an If-Match or If-None-Match header names ``version`` (RFC 9110: a list of tags, ``*`` for
+    any current one; weak tags compare by their value)."""
+    if header is None or version is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or entity_tag(version) in tags

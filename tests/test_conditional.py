@@ -1,0 +1,64 @@
+"""Versions and conditional requests (RFC 9110): ETag, If-Match -> 412, If-None-Match -> 304."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import booking
+
+
+def created(api) -> dict:
+    response = api.post(body=booking())
+    assert response.headers["ETag"] == '"1"'
+    return response.body
+
+
+def test_every_answer_with_one_appointment_carries_its_etag(api):
+    appointment = created(api)
+    path = f"/appointments/{appointment['appointmentId']}"
+    assert api.get(path).headers["ETag"] == '"1"'
+    assert api.patch(path, {"details": {"note": "x"}}).headers["ETag"] == '"2"'
+    assert api.delete(path).headers["ETag"] == '"3"'
+    assert api.post(body=booking(), headers={"Idempotency-Key": "k"}).headers["ETag"] == '"1"'
+
+
+@pytest.mark.parametrize("stale", ['"1"', 'W/"1"', '"7"', "1", '"3", "4"'])
+def test_a_change_with_an_if_match_that_names_another_version_is_412_and_changes_nothing(api, stale):
+    appointment = created(api)
+    path = f"/appointments/{appointment['appointmentId']}"
+    current = api.patch(path, {"details": {"note": "v2"}}).body
+    for response in (api.patch(path, {"details": {"note": "lost"}}, headers={"If-Match": stale}),
+                     api.delete(path, headers={"If-Match": stale})):
+        assert (response.status, response.error, response.body["currentVersion"]) == (412, "PreconditionFailed", 2)
+    assert api.get(path).body == current
+
+
+@pytest.mark.parametrize("tag", ['"2"', 'W/"2"', "*", '"1", "2"'])
+def test_a_change_with_a_matching_if_match_goes_through(api, tag):
+    appointment = created(api)
+    path = f"/appointments/{appointment['appointmentId']}"
+    api.patch(path, {"details": {"note": "v2"}})
+    assert api.patch(path, {"details": {"note": "v3"}}, headers={"If-Match": tag}).status == 200
+
+
+def test_a_get_whose_if_none_match_names_the_current_version_is_304(api):
+    appointment = created(api)
+    path = f"/appointments/{appointment['appointmentId']}"
+    not_modified = api.get(path, headers={"If-None-Match": '"1"'})
+    assert (not_modified.status, not_modified.body, not_modified.headers["ETag"]) == (304, None, '"1"')
+    api.patch(path, {"details": {"note": "v2"}})
+    assert api.get(path, headers={"If-None-Match": '"1"'}).status == 200
+
+
+def test_availability_carries_its_etag_and_takes_if_match(api):
+    path = "/calendars/dr-smith/availability"
+    first = api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-Match": '"1"'})
+    assert (first.status, first.body["currentVersion"]) == (412, 0)  # no rules yet
+    put = api.request("PUT", path, {"timeZone": "UTC"})
+    assert (put.status, put.headers["ETag"]) == (200, '"1"')
+    assert api.request("PUT", path, {"timeZone": "UTC", "bufferAfter": 5}, headers={"If-Match": '"1"'}).status == 200
+    stale = api.request("PUT", path, {"timeZone": "UTC", "bufferAfter": 9}, headers={"If-Match": '"1"'})
+    assert (stale.status, stale.body["currentVersion"]) == (412, 2)
+    assert api.get(path).body["bufferAfter"] == 5
+    assert api.get(path, headers={"If-None-Match": '"2"'}).status == 304
+    assert api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-Match": "*"}).headers["ETag"] == '"3"'
