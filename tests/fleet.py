@@ -58,6 +58,12 @@ class Fleet:
             queue.put(invocation)
         return [self.results.get(timeout=ROUND_TIMEOUT) for _ in invocations]
 
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
     def close(self) -> None:
         for queue in self.queues:
             queue.put(None)

@@ -101,11 +101,8 @@ def test_a_reschedule_racing_bookings_into_the_same_slot_admits_exactly_one(flee
 
 
 def test_the_race_test_catches_a_store_without_version_conditions(race_env):
-    racy = Fleet(WORKERS, store="racy")
-    try:
+    with Fleet(WORKERS, store="racy") as racy:
         results = racy.round(overlapping_bookings("victim", 12, WORKERS))
-    finally:
-        racy.close()
     assert sum(status == 201 for status, _ in results) > 1, "the racy store was not caught double-booking"
     with pytest.raises(AssertionError, match="double-booked"):
         assert_pairwise_disjoint(scheduled_intervals("victim"))
@@ -155,11 +152,8 @@ def test_a_reschedule_racing_bookings_of_a_shared_provider_admits_exactly_one(fl
 
 
 def test_the_race_test_catches_a_store_that_skips_the_participants_version_conditions(race_env):
-    racy = Fleet(WORKERS, store="racy-participants")
-    try:
+    with Fleet(WORKERS, store="racy-participants") as racy:
         results = racy.round(customers_booking_one_provider("dr-victim", 12, WORKERS))
-    finally:
-        racy.close()
     assert sum(status == 201 for status, _ in results) > 1, "the racy store was not caught double-booking"
     # Each unconditioned Put of the provider's bucket overwrote the last, so the bucket shows one booking;
     # the appointments themselves show the double booking.
@@ -220,16 +214,13 @@ def test_a_booking_racing_a_change_of_availability_is_decided_against_one_versio
 
 
 def test_the_rules_race_catches_a_store_that_does_not_check_the_rules_it_read(race_env):
-    racy = Fleet(WORKERS, store="racy-rules")
     caught = []
-    try:
+    with Fleet(WORKERS, store="racy-rules") as racy:
         for round_number in range(3):  # the PUT may land before every read in a round; a few rounds catch it
             _, writes = race_bookings_against_closing_the_calendar(race_env.journal, racy, f"dr-racy-{round_number}")
             caught += committed_after_the_rules_closed(writes, f"dr-racy-{round_number}")
             if caught:
                 break
-    finally:
-        racy.close()
     assert caught, "the racy store was not caught committing against rules that had changed"
 
 
@@ -249,9 +240,6 @@ def test_concurrent_changes_with_the_same_if_match_admit_exactly_one(fleet):
 
 
 def test_the_lost_update_race_catches_a_store_that_does_not_condition_updates(race_env):
-    racy = Fleet(WORKERS, store="racy-updates")
-    try:
+    with Fleet(WORKERS, store="racy-updates") as racy:
         results = racy.round(patches_with_the_same_if_match("careless-editor"))
-    finally:
-        racy.close()
     assert sum(status == 200 for status, _ in results) > 1, "the racy store was not caught losing updates"
