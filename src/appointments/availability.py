@@ -24,7 +24,6 @@ MAX_WINDOWS, MAX_OVERRIDES, MAX_BUFFER = 12, 400, 240
 MAX_NOTICE, MAX_ADVANCE_DAYS, MAX_PER_DAY = 525600, 730, 1000
 CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 DAY = re.compile(r"\d{4}-\d\d-\d\d")
-REASONS = ("outsideHours", "minimumNotice", "maximumAdvance", "dailyLimit")
 
 Window = tuple[int, int]  # minutes after local midnight, [start, end), end at most 1440
 

@@ -163,18 +163,24 @@ class AppointmentStore:
                 requests.append({})
             requests[-1][self.calendar] = {"Keys": chunk, "ConsistentRead": True}
         for request in requests:
-            while request:
-                response = self.dynamodb.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.calendar, []):
-                    if item["day"]["S"] == RULES:
-                        snapshot.rules[item["userId"]["S"]] = rules_from_item(item)
-                        continue
+            for table, item in self._batch_get(request):
+                if table == self.table:
+                    snapshot.appointment = appointment_from_item(item)
+                elif item["day"]["S"] == RULES:
+                    snapshot.rules[item["userId"]["S"]] = rules_from_item(item)
+                else:
                     bucket = bucket_from_item(item)
                     snapshot.buckets[(bucket.calendar_id, bucket.day)] = bucket
-                for item in response["Responses"].get(self.table, []):
-                    snapshot.appointment = appointment_from_item(item)
-                request = response.get("UnprocessedKeys") or {}
         return snapshot
+
+    def _batch_get(self, request: dict) -> Iterable[tuple[str, dict]]:
+        """(table, item) for every item a BatchGetItem request finds, unprocessed keys asked again."""
+        while request:
+            response = self.dynamodb.batch_get_item(RequestItems=request)
+            for table, items in response["Responses"].items():
+                for item in items:
+                    yield table, item
+            request = response.get("UnprocessedKeys") or {}
 
     def commit(self, new: Appointment, snapshot: CalendarSnapshot, previous: Appointment | None = None,
                footprints: Mapping[str, Interval] | None = None) -> None:
@@ -429,15 +435,9 @@ class AppointmentStore:
 
     def get_many(self, appointment_ids: list[str]) -> list[Appointment]:
         """Consistent reads of up to 100 appointments, in the order asked."""
-        found: dict[str, Appointment] = {}
         request = {self.table: {"Keys": [_to_item({"appointmentId": a}) for a in appointment_ids],
                                 "ConsistentRead": True}} if appointment_ids else {}
-        while request:
-            response = self.dynamodb.batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(self.table, []):
-                appointment = appointment_from_item(item)
-                found[appointment.appointment_id] = appointment
-            request = response.get("UnprocessedKeys") or {}
+        found = {a.appointment_id: a for a in (appointment_from_item(item) for _, item in self._batch_get(request))}
         return [found[a] for a in appointment_ids if a in found]
 
 
