@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import binascii
 import warnings
+from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -22,6 +23,7 @@ from appointments.inputs import (
     list_query,
     matches,
     parse_json_object,
+    prefers_calendar,
     slot_query,
     window_query,
 )
@@ -55,13 +57,27 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
                     headers=headers or {})
 
 
-def versioned(status: int, resource, headers: dict | None = None) -> Response:
+def versioned(status: int, resource, headers: dict | None = None, *, as_calendar: bool = False) -> Response:
     """One appointment or one availability, with its ETag; 304 for a GET whose If-None-Match names it."""
-    tag = {"ETag": entity_tag(resource.version)}
+    headers = {**(headers or {}), "ETag": entity_tag(resource.version)}
     event = app.current_event
     if event.http_method == "GET" and matches(event.headers.get("If-None-Match"), resource.version):
-        return Response(status_code=304, body="", headers=tag)
-    return json_response(status, resource.to_api(), {**(headers or {}), **tag})
+        return Response(status_code=304, body="", headers=headers)
+    if as_calendar:
+        return calendar_response([resource], headers)
+    return json_response(status, resource.to_api(), headers)
+
+
+def wants_calendar() -> bool:
+    """Whether the request's Accept prefers iCalendar; the answer varies with Accept either way."""
+    return prefers_calendar(app.current_event.headers.get("Accept"))
+
+
+def calendar_response(appointments: list, headers: dict) -> Response:
+    from appointments.calendar_files import calendar_file  # loaded only on this path
+
+    return Response(status_code=200, content_type="text/calendar; charset=utf-8", body=calendar_file(appointments),
+                    headers=headers)
 
 
 def if_match() -> str | None:
@@ -122,9 +138,12 @@ def list_appointments() -> Response:
     return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
 
 
+NEGOTIATED = {"Vary": "Accept"}  # JSON or iCalendar, by the request's Accept
+
+
 @app.get("/appointments/<appointmentId>")
 def get_appointment(appointmentId: str) -> Response:
-    return versioned(200, bookings().get(appointmentId, caller()))
+    return versioned(200, bookings().get(appointmentId, caller()), NEGOTIATED, as_calendar=wants_calendar())
 
 
 @app.patch("/appointments/<appointmentId>")
@@ -150,7 +169,19 @@ def calendar_busy(calendarId: str) -> Response:
 @app.get("/calendars/<calendarId>/appointments")
 def calendar_agenda(calendarId: str) -> Response:
     appointments, next_token = bookings().agenda(calendarId, agenda_query(query()), caller())
-    return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
+    if wants_calendar():
+        return calendar_response(appointments, {**NEGOTIATED, **next_page_link(next_token)})
+    return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token},
+                         NEGOTIATED)
+
+
+def next_page_link(next_token: str | None) -> dict:
+    """A calendar file has no place for the next page's token, so it goes in a Link header (RFC 8288), as a
+    reference relative to this request's URL (so it holds behind any stage or base path)."""
+    if next_token is None:
+        return {}
+    params = {**query(), "nextToken": next_token}
+    return {"Link": f'<?{urlencode(params)}>; rel="next"'}
 
 
 @app.put("/calendars/<calendarId>/availability")

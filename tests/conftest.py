@@ -168,7 +168,7 @@ def bookings(dynamodb, clock) -> Bookings:
 class ApiResponse:
     status: int
     headers: dict
-    body: dict
+    body: dict | str | None  # JSON, or the text of a text/* answer (iCalendar)
 
     @property
     def error(self) -> str | None:
@@ -187,7 +187,9 @@ class Api:
                             "ConflictDetector-test")
         headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
         headers.update(result.get("headers") or {})
-        return ApiResponse(result["statusCode"], headers, json.loads(result["body"] or "null"))
+        text = result["body"] or ""
+        is_text = headers.get("Content-Type", "").startswith("text/")
+        return ApiResponse(result["statusCode"], headers, text if is_text else json.loads(text or "null"))
 
     def post(self, path="/appointments", body=None, **kw) -> ApiResponse:
         return self.request("POST", path, body, **kw)

@@ -8,10 +8,13 @@ import os
 import subprocess
 import sys
 import zipfile
+from importlib import metadata
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import deploy
 import package
@@ -32,8 +35,24 @@ def test_package_holds_the_handlers_and_powertools_but_not_boto3(tmp_path):
             "appointments/store.py"} <= set(names)
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
     assert any(n.startswith("tzdata/") for n in names)
+    assert any(n.startswith("icalendar/") for n in names)
     assert not any(n.split("/")[0] in ("boto3", "botocore", "s3transfer") for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+RUNTIME_PROVIDES = {"boto3", "botocore", "jmespath", "s3transfer", "python-dateutil", "six", "urllib3"}
+
+
+def test_every_dependency_of_what_the_zip_bundles_is_bundled_or_comes_with_the_runtime():
+    def requirements(lines) -> set[str]:
+        on_lambda = {"python_version": "3.13", "extra": ""}
+        return {canonicalize_name(r.name) for r in map(Requirement, lines)
+                if r.marker is None or r.marker.evaluate(on_lambda)}
+
+    listed = (ROOT / "requirements" / "lambda.txt").read_text().splitlines()
+    bundled = requirements(line for line in listed if line.strip() and not line.startswith("#"))
+    needed = set().union(*(requirements(metadata.requires(name) or []) for name in bundled))
+    assert needed <= bundled | RUNTIME_PROVIDES, needed - bundled - RUNTIME_PROVIDES
 
 
 def run_deploy(action: str, env: dict) -> subprocess.CompletedProcess:

@@ -155,3 +155,46 @@ def matches(header: str | None, version: int | None) -> bool:
         return False
     tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
     return "*" in tags or entity_tag(version) in tags
+
+
+# -- content negotiation --------------------------------------------------------------------------
+
+JSON_TYPE, CALENDAR_TYPE = "application/json", "text/calendar"
+
+
+def _accepted(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of an Accept header with their weights; a range with a malformed weight is
+    left out, as if it had not been sent."""
+    ranges = []
+    for part in accept.split(","):
+        media_range, *params = (p.strip() for p in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = -1.0
+        if media_range and 0.0 <= weight <= 1.0:
+            ranges.append((media_range.lower(), weight))
+    return ranges
+
+
+def _weight(ranges: list[tuple[str, float]], media_type: str) -> float:
+    """The weight the most specific matching range gives ``media_type`` (RFC 9110, 12.5.1); 0 if none."""
+    kind = media_type.split("/")[0]
+    for candidate in (media_type, f"{kind}/*", "*/*"):
+        weights = [weight for media_range, weight in ranges if media_range == candidate]
+        if weights:
+            return max(weights)
+    return 0.0
+
+
+def prefers_calendar(accept: str | None) -> bool:
+    """Whether the client prefers iCalendar to JSON. JSON wins ties, a missing header, and a header
+    that accepts neither (it is served rather than refused with 406)."""
+    if not accept:
+        return False
+    ranges = _accepted(accept)
+    return _weight(ranges, CALENDAR_TYPE) > _weight(ranges, JSON_TYPE)
