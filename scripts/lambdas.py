@@ -1,4 +1,4 @@
-"""The three functions as one system on one machine: wire them, and call the API one.
+"""The four functions as one system on one machine: wire them, and call the API one.
 
 ``wire`` hands every handler module its dependencies, built by ``appointments.wiring`` from the
 given clients, settings and clock. ``api_event`` and ``invoke_api`` build the proxy event API
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from appointments.bookings import Bookings
+from appointments.events import EventPublishing
 from appointments.reminders import Reminders, ReminderScheduling
-from appointments.settings import ApiSettings, SchedulerSettings, SenderSettings
-from appointments.wiring import Clock, build_bookings, build_scheduling, utc_now
+from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings, SenderSettings
+from appointments.wiring import Clock, build_bookings, build_publishing, build_scheduling, utc_now
 from proxy_events import LambdaContext, Route, find_route, proxy_event, routes_from_template
 
 FUNCTION_SETTINGS = {"ConflictDetector": ApiSettings, "ReminderScheduler": SchedulerSettings,
-                     "ReminderSender": SenderSettings}
+                     "ReminderSender": SenderSettings, "EventPublisher": PublisherSettings}
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class StackSettings:
     api: ApiSettings
     scheduling: SchedulerSettings
     sending: SenderSettings
+    publishing: PublisherSettings
 
     @classmethod
     def from_environments(cls, environments: Mapping[str, Mapping[str, str]]) -> StackSettings:
@@ -40,24 +42,28 @@ class StackSettings:
 class Wired:
     bookings: Bookings
     scheduling: ReminderScheduling
+    publishing: EventPublishing
 
     @property
     def delivery(self) -> Reminders:
         return self.scheduling.delivery
 
 
-def wire(settings: StackSettings, *, dynamodb, scheduler, sns, clock: Clock = utc_now,
+def wire(settings: StackSettings, *, dynamodb, scheduler, sns, events, clock: Clock = utc_now,
          sleep: Callable[[float], None] = time.sleep) -> Wired:
-    """Hand all three handler modules their dependencies; the sender and the consumer share one delivery."""
+    """Hand all four handler modules their dependencies; the sender and the consumer share one delivery."""
     import conflict_detector
+    import event_publisher
     import reminder_scheduler
     import reminder_sender
 
     wired = Wired(build_bookings(dynamodb, settings.api, clock=clock, sleep=sleep),
-                  build_scheduling(scheduler, dynamodb, sns, settings.scheduling, clock=clock))
+                  build_scheduling(scheduler, dynamodb, sns, settings.scheduling, clock=clock),
+                  build_publishing(events, settings.publishing))
     conflict_detector.use(wired.bookings)
     reminder_scheduler.use(wired.scheduling)
     reminder_sender.use(wired.delivery)
+    event_publisher.use(wired.publishing)
     return wired
 
 

@@ -80,7 +80,7 @@ class StreamPump:
         return first
 
 
-FUNCTIONS = ("ConflictDetector", "ReminderSender", "ReminderScheduler")
+FUNCTIONS = ("ConflictDetector", "ReminderSender", "ReminderScheduler", "EventPublisher")
 
 
 def deploy_into_moto(env: str, stack_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:

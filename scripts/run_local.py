@@ -5,11 +5,13 @@
 3. The API on http://127.0.0.1:PORT, served by werkzeug: routes come from the template, each request
    becomes a REST proxy event for the real handler. WORKERS processes each serve one request at a
    time, as Lambda instances do. Unknown routes get API Gateway's 403 answer; a crashed handler 502.
-4. One process that pumps the table stream into the scheduling consumer and fires due schedules
-   into reminder_sender, with the environment each function has in the deployed stack.
-5. An SQS inbox subscribed to the notification topic; each reminder is printed as it arrives.
+4. One stream process that pumps the table stream into both of its consumers (reminder scheduling
+   and event publishing, each with its own position, retries and dead-letter queue) and fires due
+   schedules into reminder_sender, with the environment each function has in the deployed stack.
+5. An SQS inbox subscribed to the notification topic, and one that a rule on the event bus feeds;
+   each reminder and each appointment event is printed as it arrives.
 
-Every child is supervised: a function instance or the reminder process that dies is started again
+Every child is supervised: a function instance or the stream process that dies is started again
 (Lambda starts a new instance too; the stream consumer and the sender are idempotent, so replayed
 records do no harm). A child that keeps dying, or the moto server stopping, stops the whole stack
 with a message. Ctrl-C or SIGTERM stops everything within a few seconds.
@@ -96,8 +98,8 @@ def _api_instance(connection, environment: dict) -> None:
         connection.send(result)
 
 
-def _reminder_instance(environments: dict[str, dict], tick: float) -> None:
-    """The stream-to-consumer mapping and Scheduler, for the two reminder functions.
+def _stream_instance(environments: dict[str, dict], event_dlq: str, tick: float) -> None:
+    """The two stream-to-consumer mappings, and Scheduler for the reminder sender.
 
     It stops on SIGTERM. Nothing is shared with the parent but the process itself, so a parent can
     always stop it, even after it was killed mid-tick.
@@ -108,35 +110,43 @@ def _reminder_instance(environments: dict[str, dict], tick: float) -> None:
     import boto3
 
     scheduler_env, sender_env = environments["ReminderScheduler"], environments["ReminderSender"]
-    os.environ.update({**scheduler_env, **sender_env})
+    publisher_env = environments["EventPublisher"]
+    os.environ.update({**scheduler_env, **sender_env, **publisher_env})
+    import event_publisher
     import reminder_scheduler
     import reminder_sender
 
     stream_arn = boto3.client("dynamodb").describe_table(TableName=sender_env["TABLE_NAME"])["Table"]["LatestStreamArn"]
     sqs = boto3.client("sqs")
-    dlq_url = sqs.get_queue_url(QueueName=scheduler_env["DEAD_LETTER_QUEUE_ARN"].rsplit(":", 1)[1])["QueueUrl"]
+    reminder_dlq = sqs.get_queue_url(QueueName=scheduler_env["DEAD_LETTER_QUEUE_ARN"].rsplit(":", 1)[1])["QueueUrl"]
 
-    def dead_letter(records: list[dict]) -> None:
-        sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"records": records}, default=str))
-        for record in records:
-            keys = record["dynamodb"].get("Keys", {})
-            log(f"stream record {record['dynamodb']['SequenceNumber']} ({record['eventName']} {json.dumps(keys)}) "
-                "failed every retry; sent to the dead-letter queue")
+    def dead_letter(queue_url: str, consumer: str):
+        def send(records: list[dict]) -> None:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"records": records}, default=str))
+            for record in records:
+                keys = record["dynamodb"].get("Keys", {})
+                log(f"{consumer}: stream record {record['dynamodb']['SequenceNumber']} ({record['eventName']} "
+                    f"{json.dumps(keys)}) failed every retry; sent to the dead-letter queue")
+        return send
 
     def invoke(arn: str, payload: dict):
         if arn != scheduler_env["REMINDER_FUNCTION_ARN"]:
             raise RuntimeError(f"no local function for {arn}")
         return reminder_sender.handler(payload, LambdaContext(sender_env["FUNCTION_NAME"]))
 
-    pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn, on_failure=dead_letter)
+    streams = boto3.client("dynamodbstreams")
+    reminders = StreamPump(streams, stream_arn, on_failure=dead_letter(reminder_dlq, "reminder scheduler"))
+    events = StreamPump(streams, stream_arn, on_failure=dead_letter(event_dlq, "event publisher"))
     firer = ScheduleFirer(boto3.client("scheduler"), scheduler_env["SCHEDULE_GROUP"], invoke,
                           on_failure=lambda schedule, payload: sqs.send_message(
-                              QueueUrl=dlq_url, MessageBody=json.dumps(payload)))
-    steps = {"stream pump": lambda: pump.deliver(reminder_scheduler.handler,
-                                                 LambdaContext(scheduler_env["FUNCTION_NAME"], 60)),
+                              QueueUrl=reminder_dlq, MessageBody=json.dumps(payload)))
+    steps = {"reminder stream pump": lambda: reminders.deliver(reminder_scheduler.handler,
+                                                               LambdaContext(scheduler_env["FUNCTION_NAME"], 60)),
+             "event stream pump": lambda: events.deliver(event_publisher.handler,
+                                                         LambdaContext(publisher_env["FUNCTION_NAME"], 60)),
              "schedule firer": lambda: firer.fire_due(datetime.now(UTC))}
     while not stop.is_set():
-        for name, step in steps.items():  # apart, so that one failing never stops the other
+        for name, step in steps.items():  # apart, so that one failing never stops the others
             try:
                 step()
             except Exception as error:  # keep the loop alive; the next tick retries
@@ -225,7 +235,8 @@ class Supervised:
 
 # -- the inbox ---------------------------------------------------------------------------------------------
 
-def print_reminders(sqs, queue_url: str, stop: threading.Event) -> None:
+def print_inbox(sqs, queue_url: str, show, stop: threading.Event) -> None:
+    """Print each message of an inbox queue as it arrives, with ``show``, and delete it."""
     while not stop.is_set():
         try:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
@@ -236,22 +247,43 @@ def print_reminders(sqs, queue_url: str, stop: threading.Event) -> None:
             stop.wait(1)
             continue
         for message in messages.get("Messages", []):
-            envelope = json.loads(message["Body"])
-            attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-            text = envelope["Message"].replace("\n", "\n           ")
-            log(f"REMINDER for {attributes.get('userId')} ({attributes.get('appointmentId')})\n"
-                f"           {envelope.get('Subject')}\n           {text}")
+            log(show(json.loads(message["Body"])))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def subscribe_inbox(topic_arn: str) -> tuple[object, str]:
+def show_reminder(envelope: dict) -> str:
+    attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+    text = envelope["Message"].replace("\n", "\n           ")
+    return (f"REMINDER for {attributes.get('userId')} ({attributes.get('appointmentId')})\n"
+            f"           {envelope.get('Subject')}\n           {text}")
+
+
+def show_event(event: dict) -> str:
+    detail = event["detail"]
+    appointment, previous = detail["appointment"], detail["previous"]
+    moved = (f", from {previous['startTime']}" if previous and previous["startTime"] != appointment["startTime"]
+             else "")
+    return (f"EVENT {event['detail-type']} {detail['eventId']}: {appointment['userId']} "
+            f"{appointment['startTime']}-{appointment['endTime']} {appointment['status']}{moved}")
+
+
+def inbox_queue(sqs, name: str) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def subscribe_inboxes(topic_arn: str, bus_name: str) -> tuple[object, str, str]:
+    """An SQS inbox subscribed to the reminder topic, and one fed by a rule for every appointment event."""
     import boto3
 
     sqs = boto3.client("sqs")
-    inbox = sqs.create_queue(QueueName="local-reminder-inbox")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
-    return sqs, inbox
+    reminders, reminders_arn = inbox_queue(sqs, "local-reminder-inbox")
+    boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=reminders_arn)
+    events, events_arn = inbox_queue(sqs, "local-event-inbox")
+    bus = boto3.client("events")
+    bus.put_rule(Name="local-event-inbox", EventBusName=bus_name, EventPattern=json.dumps({"source": ["appointments"]}))
+    bus.put_targets(Rule="local-event-inbox", EventBusName=bus_name, Targets=[{"Id": "inbox", "Arn": events_arn}])
+    return sqs, reminders, events
 
 
 # -- putting it together -------------------------------------------------------------------------------------
@@ -301,7 +333,7 @@ class LocalStack:
     def __init__(self, port: int, moto_port: int, workers: int, tick: float):
         self.port, self.moto_port, self.workers, self.tick = port, moto_port, workers, tick
         self.stopping = threading.Event()
-        self.moto = self.pool = self.server = self.reminders = None
+        self.moto = self.pool = self.server = self.streams = None
 
     def start(self) -> None:
         moto_url = f"http://127.0.0.1:{self.moto_port}"
@@ -313,18 +345,21 @@ class LocalStack:
             raise StackStopped(f"the moto server did not start ({ready.strip() or 'no output'})")
         log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
         outputs, environments = deploy_into_moto(ENV, STACK)
-        sqs, inbox = subscribe_inbox(outputs["NotificationTopicArn"])
+        sqs, reminders, events = subscribe_inboxes(outputs["NotificationTopicArn"], outputs["AppointmentEventBusName"])
         self.pool = InstancePool(self.workers, environments["ConflictDetector"])
-        self.reminders = Supervised("reminder process", _reminder_instance, (environments, self.tick))
-        threading.Thread(target=print_reminders, args=(sqs, inbox, self.stopping), daemon=True).start()
+        self.streams = Supervised("stream process", _stream_instance,
+                                  (environments, outputs["AppointmentEventDeadLetterQueueUrl"], self.tick))
+        for inbox, show in ((reminders, show_reminder), (events, show_event)):
+            threading.Thread(target=print_inbox, args=(sqs, inbox, show, self.stopping), daemon=True).start()
         self.server = serve(wsgi_app(routes_from_template(), self.pool.invoke, log), self.port)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         api = f"http://127.0.0.1:{self.port}"
         print(f"\nAppointment API ready on {api}  (stage {outputs['ApiEndpoint'].rsplit('/', 1)[1]}, "
               f"{self.workers} function instances; local mode does not check SigV4)\n"
               f"Processes: moto server pid {self.moto.pid}, function instances pid "
-              f"{', '.join(str(p.pid) for p in self.pool.started)}, reminder process pid {self.reminders.process.pid}"
-              f"\n\n{curl_examples(api)}\n\nReminders print here as they arrive. Ctrl-C stops everything.\n",
+              f"{', '.join(str(p.pid) for p in self.pool.started)}, stream process pid {self.streams.process.pid}"
+              f"\n\n{curl_examples(api)}\n\nReminders and appointment events print here as they arrive. "
+              "Ctrl-C stops everything.\n",
               flush=True)
 
     def watch(self) -> None:
@@ -332,15 +367,15 @@ class LocalStack:
         while not self.stopping.wait(0.5):
             if self.moto.poll() is not None:
                 raise StackStopped("the moto server stopped unexpectedly, and the stack's state with it")
-            self.reminders.check()
+            self.streams.check()
 
     def stop(self) -> None:
         self.stopping.set()
         if self.server:
             self.server.shutdown()
             self.server.server_close()
-        if self.reminders:
-            self.reminders.stop()
+        if self.streams:
+            self.streams.stop()
         if self.pool:
             self.pool.close()
         if self.moto:

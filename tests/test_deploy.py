@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -37,7 +38,24 @@ def test_package_holds_the_handlers_and_powertools_but_not_boto3(tmp_path):
     assert any(n.startswith("tzdata/") for n in names)
     assert any(n.startswith("icalendar/") for n in names)
     assert not any(n.split("/")[0] in ("boto3", "botocore", "s3transfer") for n in names)
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+@pytest.mark.skipif(sys.implementation.cache_tag != "cpython-313", reason="bytecode is built by python3.13 only")
+def test_package_carries_bytecode_for_every_module_and_python_loads_it_without_compiling(tmp_path):
+    archive = zipfile.ZipFile(package.build(tmp_path / "lambda.zip").path)
+    names = set(archive.namelist())
+    sources = {n for n in names if n.endswith(".py")}
+    assert {n for n in names if n.endswith(".pyc")} == {importlib.util.cache_from_source(n) for n in sources}
+    code = tmp_path / "task"
+    archive.extractall(code)
+    # Change a source after the build: Python still runs the bytecode (Lambda's /var/task is read-only,
+    # so this is the only way it avoids compiling), which the marker's absence shows.
+    with (code / "conflict_detector.py").open("a") as source:
+        source.write("\nCOMPILED_FROM_SOURCE = True\n")
+    check = "import conflict_detector; print(hasattr(conflict_detector, 'COMPILED_FROM_SOURCE'))"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True,
+                            env={**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.stdout.strip() == "False"
 
 
 RUNTIME_PROVIDES = {"boto3", "botocore", "jmespath", "s3transfer", "python-dateutil", "six", "urllib3"}
@@ -83,8 +101,17 @@ def test_deploy_into_a_moto_server_creates_the_stack_and_a_second_deploy_is_a_no
     code = boto3.client("s3").get_object(Bucket=parameters["CodeBucket"], Key=parameters["CodeKey"])["Body"].read()
     expected_sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
     lam = boto3.client("lambda")
-    for name in ("ConflictDetector-ci", "ReminderSender-ci", "ReminderScheduler-ci"):
+    for name in ("ConflictDetector-ci", "ReminderSender-ci", "ReminderScheduler-ci", "EventPublisher-ci"):
         assert lam.get_function(FunctionName=name)["Configuration"]["CodeSha256"] == expected_sha
+
+    # Events: the bus exists under the output's name, the publisher is told it, and reads the stream.
+    assert outputs["AppointmentEventBusName"] == "AppointmentEvents-ci"
+    boto3.client("events").describe_event_bus(Name=outputs["AppointmentEventBusName"])
+    publisher = lam.get_function_configuration(FunctionName="EventPublisher-ci")
+    assert publisher["Environment"]["Variables"]["EVENT_BUS_NAME"] == outputs["AppointmentEventBusName"]
+    mappings = lam.list_event_source_mappings(FunctionName="EventPublisher-ci")["EventSourceMappings"]
+    stream = boto3.client("dynamodb").describe_table(TableName="AppointmentsTable-ci")["Table"]["LatestStreamArn"]
+    assert [m["EventSourceArn"] for m in mappings] == [stream]
 
     events_before = len(cfn.describe_stack_events(StackName="appointments-ci")["StackEvents"])
     second = run_deploy("deploy", env)

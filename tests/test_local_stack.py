@@ -125,6 +125,10 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
         status, unknown = stack.request("GET", "/nowhere")
         assert (status, unknown) == (403, {"message": "Missing Authentication Token"})
 
+        for event in (f"AppointmentBooked {booked['appointmentId']}:1",
+                      f"AppointmentCancelled {doomed['appointmentId']}:2",
+                      f"AppointmentRescheduled {second['appointmentId']}:2"):
+            assert stack.wait_for(f"EVENT {event}", timeout=30)
         reminder = stack.wait_for(f"REMINDER for e2e ({booked['appointmentId']})", timeout=60)
         assert reminder
         assert any("Appointment Reminder - 1 Minute" in line for line in stack.lines)
@@ -167,17 +171,17 @@ def wait_until_dead(pid: int, timeout: float = 5) -> None:
 
 def process_ids(stack: LocalStack) -> dict[str, list[int]]:
     line = stack.wait_for("Processes:", timeout=5)
-    found = re.search(r"moto server pid (\d+), function instances pid ([\d, ]+), reminder process pid (\d+)", line)
+    found = re.search(r"moto server pid (\d+), function instances pid ([\d, ]+), stream process pid (\d+)", line)
     return {"moto": [int(found.group(1))], "functions": [int(p) for p in found.group(2).split(",")],
-            "reminders": [int(found.group(3))]}
+            "streams": [int(found.group(3))]}
 
 
 def test_killed_children_are_replaced_reminders_keep_coming_and_sigint_stops_everything_in_10_seconds():
     stack = LocalStack()
     try:
         pids = process_ids(stack)
-        os.kill(pids["reminders"][0], signal.SIGKILL)
-        stack.wait_for("the reminder process exited (exit code -9); started it again", timeout=10)
+        os.kill(pids["streams"][0], signal.SIGKILL)
+        stack.wait_for("the stream process exited (exit code -9); started it again", timeout=10)
         os.kill(pids["functions"][0], signal.SIGKILL)
         wait_until_dead(pids["functions"][0])  # an instance killed during a request costs that request a 502
         for _ in range(2 * len(pids["functions"])):  # every instance is used at least once

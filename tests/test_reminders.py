@@ -14,7 +14,7 @@ import reminder_sender
 from appointments.adapters import ReminderRequest, schedule_name
 from appointments.bookings import Caller
 from appointments.domain import UTC
-from appointments.settings import SchedulerSettings, SenderSettings
+from appointments.settings import PublisherSettings, SchedulerSettings, SenderSettings
 from appointments.wiring import build_delivery, build_scheduling
 from conftest import API_SETTINGS, ENV, TEMPLATE, Clock, Flaky, resolve
 from lambdas import StackSettings, wire
@@ -44,9 +44,9 @@ class System:
         self.settings = StackSettings(
             API_SETTINGS, SchedulerSettings(GROUP, ROLE_ARN, SENDER_ARN, dlq_arn, API_SETTINGS.table_name,
                                             self.topic_arn),
-            SenderSettings(API_SETTINGS.table_name, self.topic_arn))
-        wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns, clock=clock,
-                     sleep=lambda _: None)
+            SenderSettings(API_SETTINGS.table_name, self.topic_arn), PublisherSettings(f"AppointmentEvents-{ENV}"))
+        wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns,
+                     events=boto3.client("events"), clock=clock, sleep=lambda _: None)
         self.bookings, self.store = wired.bookings, wired.bookings.store
         stream_arn = dynamodb.describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)

@@ -8,14 +8,14 @@ import re
 
 import pytest
 
-from appointments.settings import ApiSettings, SchedulerSettings, SenderSettings
+from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings, SenderSettings
 from conftest import ROOT, TEMPLATE
 from proxy_events import routes_from_template
 
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Lambda::Function"}
 SETTINGS = {"ConflictDetectorFunction": ApiSettings, "ReminderSenderFunction": SenderSettings,
-            "ReminderSchedulerFunction": SchedulerSettings}
+            "ReminderSchedulerFunction": SchedulerSettings, "EventPublisherFunction": PublisherSettings}
 SEED_LOGICAL_IDS = ["AppointmentsTable", "NotificationTopic", "ConflictDetectorRole", "ReminderSenderRole",
                     "ConflictDetectorFunction", "ReminderSenderFunction", "ReminderSenderPermission",
                     "AppointmentApi", "AppointmentResource", "AppointmentMethod", "ApiGatewayInvokePermission",
@@ -208,16 +208,37 @@ def test_the_scheduler_invoke_role_may_only_invoke_the_sender_and_feed_the_dlq()
                        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["ReminderDeadLetterQueue", "Arn"]}))}
 
 
-def test_the_stream_mapping_retries_finitely_bisects_and_keeps_failures():
-    props = RESOURCES["ReminderSchedulerStreamMapping"]["Properties"]
+STREAM_CONSUMERS = {"ReminderSchedulerStreamMapping": ("ReminderSchedulerFunction", "ReminderDeadLetterQueue"),
+                    "EventPublisherStreamMapping": ("EventPublisherFunction", "AppointmentEventDeadLetterQueue")}
+
+
+@pytest.mark.parametrize("mapping", sorted(STREAM_CONSUMERS))
+def test_each_stream_mapping_retries_finitely_bisects_and_keeps_failures_in_its_own_queue(mapping):
+    function, queue = STREAM_CONSUMERS[mapping]
+    props = RESOURCES[mapping]["Properties"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["AppointmentsTable", "StreamArn"]}
-    assert props["FunctionName"] == {"Ref": "ReminderSchedulerFunction"}
+    assert props["FunctionName"] == {"Ref": function}
+    assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["BisectBatchOnFunctionError"] is True
     assert 0 < props["MaximumRetryAttempts"] <= 10
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["ReminderDeadLetterQueue", "Arn"]}
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert props.get("ParallelizationFactor", 1) == 1
     stream = RESOURCES["AppointmentsTable"]["Properties"]["StreamSpecification"]
     assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_the_event_publisher_may_read_the_stream_put_events_on_its_bus_and_feed_its_dlq_only():
+    granted = {(a, json.dumps(s["Resource"])) for s in statements("EventPublisherRole") for a in as_list(s["Action"])}
+    stream = json.dumps({"Fn::GetAtt": ["AppointmentsTable", "StreamArn"]})
+    assert granted == {("dynamodb:DescribeStream", stream), ("dynamodb:GetRecords", stream),
+                       ("dynamodb:GetShardIterator", stream), ("dynamodb:ListStreams", '"*"'),
+                       ("events:PutEvents", json.dumps({"Fn::GetAtt": ["AppointmentEventBus", "Arn"]})),
+                       ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["AppointmentEventDeadLetterQueue", "Arn"]}))}
+    # GetAtt Name, not Ref: both give the name on AWS, but moto's Ref gives an object it cannot serialise.
+    bus_name = {"Fn::GetAtt": ["AppointmentEventBus", "Name"]}
+    assert FUNCTIONS["EventPublisherFunction"]["Environment"]["Variables"]["EVENT_BUS_NAME"] == bus_name
+    assert TEMPLATE["Outputs"]["AppointmentEventBusName"]["Value"] == bus_name
 
 
 def test_the_sender_retries_then_dead_letters():
@@ -316,7 +337,8 @@ def test_topics_and_queues_are_encrypted():
     assert RESOURCES["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
     assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
     assert RESOURCES["AlarmTopicKey"]["Properties"]["EnableKeyRotation"] is True
-    assert RESOURCES["ReminderDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    for queue in ("ReminderDeadLetterQueue", "AppointmentEventDeadLetterQueue"):
+        assert RESOURCES[queue]["Properties"]["SqsManagedSseEnabled"] is True
 
 
 # -- alarms ------------------------------------------------------------------------------------------------
@@ -335,7 +357,8 @@ def alarm_metrics(props: dict) -> list[tuple[str, str]]:
 
 def test_the_expected_alarms_exist():
     assert set(ALARMS) == {"BookingSuccessAlarm", "ConflictDetectorFailureAlarm", "ReminderSchedulerFailureAlarm",
-                           "ReminderSenderFailureAlarm", "ReminderDeadLetterAlarm", "ReminderStreamAgeAlarm"}
+                           "ReminderSenderFailureAlarm", "ReminderDeadLetterAlarm", "ReminderStreamAgeAlarm",
+                           "EventPublisherFailureAlarm", "EventDeadLetterAlarm", "EventStreamAgeAlarm"}
 
 
 @pytest.mark.parametrize("name", sorted(ALARMS))
@@ -346,7 +369,8 @@ def test_every_alarm_notifies_the_alarm_topic(name):
 
 @pytest.mark.parametrize("name", sorted(ALARMS))
 def test_every_alarm_watches_a_metric_that_is_really_emitted(name):
-    emitted = "".join((ROOT / "src" / f).read_text() for f in ("conflict_detector.py", "reminder_sender.py"))
+    emitted = "".join((ROOT / "src" / f).read_text() for f in ("conflict_detector.py", "reminder_sender.py",
+                                                                 "event_publisher.py"))
     for namespace, metric in alarm_metrics(ALARMS[name]):
         if namespace == "AppointmentScheduler":
             assert f'name="{metric}"' in emitted, metric
@@ -355,8 +379,8 @@ def test_every_alarm_watches_a_metric_that_is_really_emitted(name):
 
 
 def test_failure_alarms_watch_their_own_function():
-    for fn in ("ConflictDetector", "ReminderScheduler", "ReminderSender"):
+    for fn in ("ConflictDetector", "ReminderScheduler", "ReminderSender", "EventPublisher"):
         for metric in ALARMS[f"{fn}FailureAlarm"]["Metrics"]:
-            if "MetricStat" in metric:
+            if "MetricStat" in metric and metric["MetricStat"]["Metric"]["Namespace"] == "AWS/Lambda":
                 assert metric["MetricStat"]["Metric"]["Dimensions"] == [
                     {"Name": "FunctionName", "Value": {"Ref": f"{fn}Function"}}]

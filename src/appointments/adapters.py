@@ -1,7 +1,8 @@
-"""The AWS adapters of reminders: EventBridge Scheduler one-time schedules, and SNS messages.
+"""The AWS adapters: EventBridge Scheduler one-time schedules and SNS messages for reminders, and the
+EventBridge bus for appointment events.
 
-Only these classes call Scheduler and SNS; what to schedule or send is decided in ``reminders.py``.
-``ReminderRequest`` is the Input a schedule hands the sender.
+Only these classes call Scheduler, SNS and EventBridge; what to schedule, send or publish is decided
+in ``reminders.py`` and ``events.py``. ``ReminderRequest`` is the Input a schedule hands the sender.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from appointments.domain import (
@@ -21,6 +23,7 @@ from appointments.domain import (
     reminder_type,
 )
 from appointments.errors import ValidationError
+from appointments.events import SOURCE, AppointmentEvent
 
 SCHEDULE_NAME_LIMIT = 64
 SCHEDULE_RETRY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}
@@ -120,3 +123,17 @@ class ReminderPublisher:
             MessageAttributes=attributes,
         )
         return response["MessageId"]
+
+
+class EventBus:
+    def __init__(self, events, bus_name: str):
+        self.events = events
+        self.bus_name = bus_name
+
+    def put(self, events: Sequence[AppointmentEvent]) -> list[int]:
+        response = self.events.put_events(Entries=[
+            {"Source": SOURCE, "DetailType": event.detail_type, "Detail": json.dumps(event.detail()),
+             "Time": event.time, "EventBusName": self.bus_name} for event in events])
+        if not response.get("FailedEntryCount"):
+            return []
+        return [i for i, entry in enumerate(response["Entries"]) if entry.get("ErrorCode")]

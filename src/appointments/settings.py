@@ -55,3 +55,8 @@ class SchedulerSettings(_Settings):
     dead_letter_queue_arn: str = _env("DEAD_LETTER_QUEUE_ARN")
     table_name: str = _env("TABLE_NAME")  # a reminder due within a minute is delivered at once
     topic_arn: str = _env("TOPIC_ARN")
+
+
+@dataclass(frozen=True)
+class PublisherSettings(_Settings):
+    event_bus_name: str = _env("EVENT_BUS_NAME")

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
     from appointments.bookings import Bookings
+    from appointments.events import EventPublishing
     from appointments.reminders import Reminders, ReminderScheduling
-    from appointments.settings import ApiSettings, SchedulerSettings
+    from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -83,3 +84,10 @@ def build_scheduling(scheduler, dynamodb, sns, settings: SchedulerSettings, *,
     return ReminderScheduling(ReminderSchedules(scheduler, settings.schedule_group, target),
                               build_delivery(dynamodb, sns, table_name=settings.table_name,
                                              topic_arn=settings.topic_arn, clock=clock), clock=clock)
+
+
+def build_publishing(events, settings: PublisherSettings) -> EventPublishing:
+    from appointments.adapters import EventBus
+    from appointments.events import EventPublishing
+
+    return EventPublishing(EventBus(events, settings.event_bus_name))

@@ -1,0 +1,259 @@
+"""Appointment events end to end on moto: booking -> table stream -> event_publisher -> bus -> rule -> SQS."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+import event_publisher
+from appointments.bookings import Caller
+from appointments.domain import UTC, Appointment, Interval
+from appointments.events import (
+    BOOKED,
+    CANCELLED,
+    CHANGED,
+    ENTRIES_PER_CALL,
+    RESCHEDULED,
+    Change,
+    appointment_event,
+    calls_for,
+)
+from appointments.settings import PublisherSettings
+from appointments.wiring import build_bookings, build_publishing
+from conftest import API_SETTINGS, ENV, TEMPLATE, resolve
+from local_aws import StreamPump
+from proxy_events import LambdaContext
+
+BUS = resolve(TEMPLATE["Resources"]["AppointmentEventBus"]["Properties"]["Name"], ENV)
+CONTEXT = LambdaContext("EventPublisher-test")
+
+
+# -- what a change means ----------------------------------------------------------------------------
+
+def appointment(version: int = 1, **changes) -> Appointment:
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    base = Appointment("a1", "alice", Interval(start, start + timedelta(hours=1)), created_at=start - timedelta(days=1),
+                       updated_at=start - timedelta(days=1) + timedelta(minutes=version), version=version)
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize(("change", "detail_type"), [
+    ({"interval": Interval(datetime(2026, 12, 2, 9, tzinfo=UTC), datetime(2026, 12, 2, 10, tzinfo=UTC))}, RESCHEDULED),
+    ({"interval": Interval(datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 11, tzinfo=UTC))}, RESCHEDULED),
+    ({"details": {"title": "x"}}, CHANGED),
+    ({"reminders": (30,)}, CHANGED),
+    ({"participants": ("dr-smith",)}, CHANGED),
+    ({"time_zone": "Europe/Berlin"}, CHANGED),
+    ({"status": "cancelled"}, CANCELLED),
+])
+def test_each_new_version_is_one_event_of_its_kind_with_the_previous_state(change, detail_type):
+    old = appointment(1)
+    new = appointment(2, **change)
+    event = appointment_event(old, new)
+    assert (event.detail_type, event.event_id) == (detail_type, "a1:2")
+    assert event.detail() == {"eventId": "a1:2", "appointment": new.to_api(), "previous": old.to_api()}
+
+
+def test_a_booking_has_no_previous_state_and_writes_that_keep_the_version_are_no_event():
+    booked = appointment_event(None, appointment(1))
+    assert (booked.detail_type, booked.detail()["previous"]) == (BOOKED, None)
+    assert appointment_event(appointment(3), appointment(3)) is None  # the reminder ledger's own writes
+    assert appointment_event(appointment(3), None) is None
+
+
+def test_events_go_ten_to_a_call_in_stream_order_and_never_two_of_one_appointment_in_a_call():
+    ids = [f"a{i % 13}" for i in range(40)]  # 40 changes of 13 appointments, interleaved
+    changes = [Change(str(n), appointment_event(None, appointment(n + 1, appointment_id=a))) for n, a in enumerate(ids)]
+    changes.insert(5, Change("ledger", None))
+    calls = calls_for(changes)
+    assert [i for call in calls for i in call] == [i for i, c in enumerate(changes) if c.event]  # in order, all
+    for call in calls:
+        assert len(call) <= ENTRIES_PER_CALL
+        assert len({changes[i].event.appointment.appointment_id for i in call}) == len(call)
+    assert len(calls) == 4  # 13 appointments, each repeating only after 13 changes: four full calls
+    versions = [Change(str(v), appointment_event(None, appointment(v))) for v in (1, 2, 3)]
+    assert calls_for(versions) == [[0], [1], [2]]  # one appointment's versions: one call each
+
+
+# -- on moto ----------------------------------------------------------------------------------------------
+
+class Bus:
+    """The stack's bus as moto holds it, with a rule that sends every appointment event to a queue."""
+
+    def __init__(self):
+        self.events = boto3.client("events")
+        self.events.create_event_bus(Name=BUS)
+        self.sqs = boto3.client("sqs")
+        self.queue = self.sqs.create_queue(QueueName="appointment-events")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name="all-appointment-events", EventBusName=BUS,
+                             EventPattern=json.dumps({"source": ["appointments"]}))
+        self.events.put_targets(Rule="all-appointment-events", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+
+    def received(self) -> list[dict]:
+        events = []
+        while messages := self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
+
+class Counting:
+    """The real events client; counts PutEvents calls and entries, and can fail some of them."""
+
+    def __init__(self, client, fail_calls: set[int] = frozenset(), refuse: dict[int, set[int]] | None = None):
+        self._client, self.fail_calls, self.refuse = client, fail_calls, refuse or {}
+        self.calls: list[int] = []  # entries per call
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_events(self, Entries: list[dict]) -> dict:
+        call = len(self.calls)
+        self.calls.append(len(Entries))
+        if call in self.fail_calls:
+            raise ClientError({"Error": {"Code": "InternalException", "Message": "injected"}}, "PutEvents")
+        refused = self.refuse.get(call, set())
+        accepted = [e for i, e in enumerate(Entries) if i not in refused]
+        results = iter(self._client.put_events(Entries=accepted)["Entries"] if accepted else [])
+        entries = [{"ErrorCode": "ThrottlingException", "ErrorMessage": "injected"} if i in refused else next(results)
+                   for i in range(len(Entries))]
+        return {"FailedEntryCount": len(refused), "Entries": entries}
+
+
+@pytest.fixture
+def bus(dynamodb) -> Bus:
+    return Bus()
+
+
+@pytest.fixture
+def stack(dynamodb, clock, bus):
+    bookings = build_bookings(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None)
+    stream_arn = dynamodb.describe_table(TableName=API_SETTINGS.table_name)["Table"]["LatestStreamArn"]
+    return bookings, StreamPump(boto3.client("dynamodbstreams"), stream_arn)
+
+
+def publish_with(client) -> None:
+    event_publisher.use(build_publishing(client, PublisherSettings(BUS)))
+
+
+def book(bookings, user: str, day: int = 1, **extra) -> Appointment:
+    body = {"userId": user, "startTime": f"2026-12-{day:02d}T09:00:00Z", "endTime": f"2026-12-{day:02d}T10:00:00Z"}
+    return bookings.book({**body, **extra}, Caller())[0]
+
+
+def test_each_change_is_published_once_as_its_detail_type_with_event_id_and_previous_times(stack, bus):
+    bookings, pump = stack
+    publish_with(boto3.client("events"))
+    booked = book(bookings, "alice", details={"title": "Check-up"})
+    caller = Caller()
+    bookings.change(booked.appointment_id, {"details": {"title": "Check-up", "location": "Room 4"}}, caller)
+    moved = bookings.change(booked.appointment_id, {"startTime": "2026-12-02T09:00:00Z",
+                                                    "endTime": "2026-12-02T10:30:00Z"}, caller)
+    cancelled = bookings.cancel(booked.appointment_id, caller)
+    pump.deliver(event_publisher.handler, CONTEXT)
+
+    events = bus.received()
+    assert [(e["source"], e["detail-type"], e["detail"]["eventId"]) for e in events] == [
+        ("appointments", BOOKED, f"{booked.appointment_id}:1"),
+        ("appointments", CHANGED, f"{booked.appointment_id}:2"),
+        ("appointments", RESCHEDULED, f"{booked.appointment_id}:3"),
+        ("appointments", CANCELLED, f"{booked.appointment_id}:4")]
+    by_type = {e["detail-type"]: e["detail"] for e in events}
+    assert by_type[BOOKED]["previous"] is None
+    assert by_type[BOOKED]["appointment"]["details"] == {"title": "Check-up"}
+    assert by_type[CHANGED]["previous"]["details"] == {"title": "Check-up"}
+    rescheduled = by_type[RESCHEDULED]
+    assert rescheduled["appointment"] == moved.to_api()
+    assert (rescheduled["previous"]["startTime"], rescheduled["previous"]["endTime"]) == (
+        "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    assert by_type[CANCELLED]["appointment"] == cancelled.to_api()
+    assert by_type[CANCELLED]["previous"]["status"] == "scheduled"
+    assert events[0]["time"] == booked.to_api()["updatedAt"]
+
+
+def test_the_same_stream_batch_delivered_twice_publishes_the_same_event_ids(stack, bus):
+    bookings, pump = stack
+    publish_with(boto3.client("events"))
+    for user in ("alice", "bob", "carol"):
+        book(bookings, user)
+    batch = {"Records": pump.poll()}
+    event_publisher.handler(batch, CONTEXT)
+    first = bus.received()
+    event_publisher.handler(batch, CONTEXT)  # Lambda delivers a batch again after a timeout or a crash
+    second = bus.received()
+    assert len(first) == 3
+    assert [(e["detail"], e["detail-type"], e["time"]) for e in second] == [
+        (e["detail"], e["detail-type"], e["time"]) for e in first]
+
+
+def test_a_record_without_a_new_version_publishes_nothing(stack, bus, dynamodb):
+    bookings, pump = stack
+    publish_with(boto3.client("events"))
+    booked = book(bookings, "alice")
+    dynamodb.update_item(TableName=API_SETTINGS.table_name, Key={"appointmentId": {"S": booked.appointment_id}},
+                         UpdateExpression="SET remindersSent = :s", ExpressionAttributeValues={":s": {"SS": ["60"]}})
+    result = pump.deliver(event_publisher.handler, CONTEXT)
+    assert result == 2  # both records were taken
+    assert [e["detail"]["eventId"] for e in bus.received()] == [f"{booked.appointment_id}:1"]
+
+
+@pytest.mark.parametrize("failures", [
+    {"fail_calls": {0}},  # the first call fails as a whole
+    {"fail_calls": {1, 2}},  # two in a row, mid-batch
+    {"refuse": {0: {3}}},  # one entry of the first call is refused
+    {"refuse": {1: {0, 9}, 3: {5}}},  # entries refused in two calls
+])
+def test_failed_put_events_are_retried_without_losing_or_reordering_an_appointments_events(stack, bus, failures):
+    bookings, pump = stack
+    client = Counting(boto3.client("events"), **failures)
+    publish_with(client)
+    caller = Caller()
+    appointments = [book(bookings, f"user-{n}", day=1 + n % 5) for n in range(12)]
+    for round_ in range(3):  # interleaved versions 2..4 of every appointment
+        for a in appointments:
+            bookings.change(a.appointment_id, {"details": {"round": str(round_)}}, caller)
+
+    for _ in range(10):
+        pump.deliver(event_publisher.handler, CONTEXT)
+    events = bus.received()
+
+    seen: dict[str, list[int]] = {}
+    for event in events:
+        appointment_id, version = event["detail"]["eventId"].split(":")
+        if int(version) not in seen.setdefault(appointment_id, []):
+            seen[appointment_id].append(int(version))  # first publication of each version
+    assert seen == {a.appointment_id: [1, 2, 3, 4] for a in appointments}  # none lost, each in order
+    injected = {*failures.get("fail_calls", ()), *failures.get("refuse", {})}
+    assert max(injected) < len(client.calls)  # every injected failure really happened
+    assert max(client.calls) <= ENTRIES_PER_CALL
+
+
+def test_an_unreadable_record_is_retried_alone_after_the_ones_before_it_are_published(stack, bus):
+    bookings, pump = stack
+    publish_with(boto3.client("events"))
+    book(bookings, "alice")
+    book(bookings, "bob", day=2)
+    records = pump.poll()
+    broken = json.loads(json.dumps(records[1], default=str))
+    del broken["dynamodb"]["NewImage"]["startTime"]
+    result = event_publisher.handler({"Records": [records[0], broken]}, CONTEXT)
+    assert result["batchItemFailures"] == [{"itemIdentifier": broken["dynamodb"]["SequenceNumber"]}]
+    assert [e["detail"]["appointment"]["userId"] for e in bus.received()] == ["alice"]
+
+
+def test_publishing_batches_up_to_ten_events_a_call(stack, bus):
+    bookings, pump = stack
+    client = Counting(boto3.client("events"))
+    publish_with(client)
+    for n in range(25):
+        book(bookings, f"user-{n}")
+    pump.deliver(event_publisher.handler, CONTEXT)
+    assert client.calls == [10, 10, 5]
+    assert len(bus.received()) == 25
