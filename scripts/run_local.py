@@ -289,11 +289,11 @@ def subscribe_inboxes(topic_arn: str, bus_name: str) -> tuple[object, str, str]:
 # -- putting it together -------------------------------------------------------------------------------------
 
 def curl_examples(api: str) -> str:
-    start = (datetime.now(UTC) + timedelta(minutes=2)).replace(microsecond=0)
+    start = (datetime.now(UTC) + timedelta(minutes=3)).replace(microsecond=0)
     end = start + timedelta(minutes=30)
     iso = "%Y-%m-%dT%H:%M:%SZ"
     return "\n".join([
-        "Book (a reminder 1 minute before, so it arrives within about a minute):",
+        "Book (a reminder 1 minute before a start 3 minutes from now, so it arrives in about 2 minutes):",
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start:{iso}}\", \"endTime\": \"{end:{iso}}\", "
         "\"reminders\": [1], \"details\": {\"location\": \"Room 4\"}}'",
@@ -313,7 +313,9 @@ def curl_examples(api: str) -> str:
         f"  curl -s '{api}/calendars/dr-smith/appointments?from={start:{iso}}&to={start + timedelta(days=1):{iso}}'",
         "List:",
         f"  curl -s '{api}/appointments?userId=alice'",
-        "Cancel (use the appointmentId from the booking):",
+        "One appointment as a calendar file (use the appointmentId from the booking):",
+        f"  curl -s -H 'Accept: text/calendar' {api}/appointments/APPOINTMENT_ID",
+        "Cancel:",
         f"  curl -s -X DELETE {api}/appointments/APPOINTMENT_ID",
     ])
 

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import importlib.util
 import os
+import re
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -173,21 +175,29 @@ def test_the_template_fits_the_limit_of_the_route_both_deploy_paths_use():
 
 
 def readme_blocks(section: str) -> list[str]:
-    text = (ROOT / "README.md").read_text().split(f"### {section}", 1)[1].split("\n### ", 1)[0]
+    text = re.split(r"\n##+ ", (ROOT / "README.md").read_text().split(f"### {section}\n", 1)[1], maxsplit=1)[0]
     return [block.split("```", 1)[0] for block in text.split("```sh\n")[1:]]
 
 
 @pytest.mark.slow
-def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_written(moto_server_env):
-    """Every command of "With the AWS CLI only", run as written by the AWS CLI against a moto server."""
+def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_written(moto_server_env, tmp_path):
+    """Every command of "With the AWS CLI only" and "Sending events to a webhook", run as written by the
+    AWS CLI against a moto server."""
     aws = ROOT / ".venv-awscli" / "bin" / "aws"
     if not aws.exists():
         pytest.fail("the AWS CLI is missing: run `make install` (make test does it)")
     moto_server_env()
     create, update = readme_blocks("With the AWS CLI only")
+    [webhook] = readme_blocks("Sending events to a webhook")
     env = {**os.environ, "PATH": f"{aws.parent}:{os.environ['PATH']}", "AWS_PAGER": ""}
-    # One terminal: the update block uses the variables the create block set.
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", create + update], cwd=ROOT, env=env,
+    # One terminal: the update and webhook blocks use the variables the create block set; the webhook
+    # block writes a policy file, so it runs in a scratch directory.
+    # AWS CLI v1 sends every sqs command to queue.amazonaws.com unless --endpoint-url is given, ignoring
+    # AWS_ENDPOINT_URL; on AWS that is the right host, against moto it is not.
+    shim = 'aws() { if [ "$1" = sqs ]; then command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; ' \
+           'else command aws "$@"; fi; }\n'
+    script = f"{shim}{create}{update}cd {shlex.quote(str(tmp_path))}\n{webhook}"
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     stack = boto3.client("cloudformation").describe_stacks(StackName="appointment-scheduler-dev")["Stacks"][0]
@@ -197,6 +207,15 @@ def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_wr
     deployments = boto3.client("apigateway").get_deployments(restApiId=api_id)["items"]
     assert stage_deployment(api_id) == max(deployments, key=lambda d: d["createdDate"])["id"]
     assert len(deployments) == 2  # the stack's own, and the one the update published
+
+    events = boto3.client("events")
+    bus = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["AppointmentEventBusName"]
+    [target] = events.list_targets_by_rule(Rule="appointments-to-webhook", EventBusName=bus)["Targets"]
+    destination = events.describe_api_destination(Name="appointments-webhook")
+    assert (target["Arn"], destination["InvocationEndpoint"]) == (destination["ApiDestinationArn"],
+                                                                  "https://example.com/hooks/appointments")
+    assert target["DeadLetterConfig"]["Arn"].endswith(":appointments-webhook-dlq")
+    assert target["RoleArn"].endswith(":role/AppointmentsWebhook-us-east-1")
 
 
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):

@@ -216,10 +216,13 @@ def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
         result = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         outputs = json_documents(result.stdout)  # curl -s prints no newline after a body
-        booked, clash, listed, cancelled = outputs
+        booked, clash, changed, listed, cancelled = outputs
         assert booked["status"] == "scheduled"
         assert clash["error"] == "Conflict"
         assert clash["conflicts"][0]["appointmentId"] == booked["appointmentId"]
+        assert f"UID:{booked['appointmentId']}@appointments\n" in result.stdout  # the calendar file (CRLF read as \n)
+        assert 'ETag: "2"' in result.stdout
+        assert (changed["version"], changed["details"]) == (2, {"location": "Room 5"})
         assert [a["appointmentId"] for a in listed["appointments"]] == [booked["appointmentId"]]
         assert (cancelled["appointmentId"], cancelled["status"]) == (booked["appointmentId"], "cancelled")
     finally:
