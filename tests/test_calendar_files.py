@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,11 @@ from urllib.parse import parse_qsl
 
 import pytest
 import vobject
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from appointments.calendar_files import calendar_file
+from appointments.domain import Appointment, Interval
 from appointments.inputs import prefers_calendar
 from conftest import ROOT, booking
 
@@ -147,3 +152,41 @@ def test_importing_the_api_handler_does_not_load_icalendar():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
                             cwd=ROOT / "src")
     assert result.stdout.strip() == "[]"
+
+
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=st.text(max_size=300), location=st.text(max_size=100), description=st.text(max_size=600))
+def test_any_details_text_round_trips_as_rfc_5545_allows(title, location, description):
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    appointment = Appointment("a1", "alice", Interval(start, start + timedelta(hours=1)), created_at=start,
+                              updated_at=start, details={"title": title, "location": location,
+                                                         "description": description})
+    raw = calendar_file([appointment]).encode("utf-8")
+    lines = raw.split(b"\r\n")
+    assert lines[-1] == b""
+    assert all(len(line) <= 75 for line in lines)
+    assert not CONTROLS.search(raw.decode().replace("\r\n", "").replace("\t", ""))
+    event = vobject.readOne(raw.decode()).vevent
+
+    def allowed(value: str) -> str:  # CR LF and CR are line breaks; other controls cannot be carried
+        return CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+    assert event.summary.value == (allowed(title) or "Appointment")
+    assert (event.location.value if "location" in event.contents else "") == allowed(location)
+    assert (event.description.value if "description" in event.contents else "") == allowed(description)
+
+
+def test_any_accept_header_gets_one_of_the_two_representations_and_never_an_error(api):
+    path = f"/appointments/{api.post(body=booking()).body['appointmentId']}"
+
+    @settings(max_examples=100, deadline=None)
+    @given(accept=st.text(max_size=200))
+    def check(accept):
+        response = api.get(path, headers={"Accept": accept})
+        assert response.status == 200
+        assert response.headers["Content-Type"] in ("application/json", "text/calendar; charset=utf-8")
+
+    check()

@@ -33,13 +33,22 @@ class MinutesBefore(vDuration):
         return f"-PT{self.minutes}M".encode()
 
 
+# RFC 5545 allows no control character in text but the tab; line breaks are escaped by the library.
+CONTROL = {code: None for code in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F)}
+
+
+def text(value: str) -> str:
+    """``details`` text as iCalendar may carry it: CR LF and CR become LF, other controls are left out."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").translate(CONTROL)
+
+
 def uid(appointment_id: str) -> str:
     return f"{appointment_id}@appointments"
 
 
 def event(appointment: Appointment) -> Event:
     details = appointment.details
-    summary = details.get("title") or "Appointment"
+    summary = text(details.get("title") or "") or "Appointment"
     vevent = Event()
     vevent.add("uid", uid(appointment.appointment_id))
     vevent.add("sequence", appointment.version - 1)
@@ -48,9 +57,9 @@ def event(appointment: Appointment) -> Event:
     vevent.add("dtend", appointment.interval.end)
     vevent.add("status", STATUS[appointment.status])
     vevent.add("summary", summary)
-    for field, name in (("location", "location"), ("description", "description")):
-        if details.get(field):
-            vevent.add(name, details[field])
+    for field in ("location", "description"):
+        if text(details.get(field) or ""):
+            vevent.add(field, text(details[field]))
     if appointment.created_at:
         vevent.add("created", appointment.created_at)
     vevent.add("last-modified", appointment.updated_at)
