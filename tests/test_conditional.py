@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from werkzeug.test import Client
 
-from conftest import booking
+from conftest import TEMPLATE, booking
+from gateway import wsgi_app
+from lambdas import invoke_api
+from proxy_events import routes_from_template
 
 
 def created(api) -> dict:
@@ -62,3 +66,31 @@ def test_availability_carries_its_etag_and_takes_if_match(api):
     assert api.get(path).body["bufferAfter"] == 5
     assert api.get(path, headers={"If-None-Match": '"2"'}).status == 304
     assert api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-Match": "*"}).headers["ETag"] == '"3"'
+
+
+def test_the_headers_pass_through_the_local_gateway_both_ways(api):
+    """ETag, If-Match, If-None-Match, Accept, Vary and Link over werkzeug, with the real handler behind it."""
+    client = Client(wsgi_app(routes_from_template(TEMPLATE), lambda event: invoke_api(event)))
+    created = client.post("/appointments", json=booking(participants=["dr-smith"]))
+    path = f"/appointments/{created.json['appointmentId']}"
+    assert created.headers["ETag"] == '"1"'
+    assert client.get(path, headers={"If-None-Match": '"1"'}).status_code == 304
+    changed = client.patch(path, json={"details": {"a": "b"}}, headers={"If-Match": '"1"'})
+    assert (changed.status_code, changed.headers["ETag"]) == (200, '"2"')
+    stale = client.patch(path, json={"details": {"a": "c"}}, headers={"If-Match": '"1"'})
+    assert (stale.status_code, stale.json["currentVersion"]) == (412, 2)
+    calendar = client.get(path, headers={"Accept": "text/calendar"})
+    assert (calendar.content_type, calendar.headers["Vary"]) == ("text/calendar; charset=utf-8", "Accept")
+    assert calendar.text.startswith("BEGIN:VCALENDAR\r\n")
+    client.post("/appointments", json=booking(user="bob", participants=["dr-smith"], start="2026-12-01T11:00:00Z",
+                                              end="2026-12-01T12:00:00Z"))
+    agenda = client.get("/calendars/dr-smith/appointments?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z&limit=1",
+                        headers={"Accept": "text/calendar"})
+    assert agenda.headers["Link"].startswith("<?from=2026-12-01T00%3A00%3A00Z&")
+
+
+def test_header_names_are_case_insensitive_as_http_2_clients_send_them_lowercase(api):
+    path = f"/appointments/{created(api)['appointmentId']}"
+    assert api.get(path, headers={"if-none-match": '"1"'}).status == 304
+    assert api.patch(path, {"details": {"a": "b"}}, headers={"if-match": '"7"'}).status == 412
+    assert api.get(path, headers={"accept": "text/calendar"}).headers["Content-Type"].startswith("text/calendar")
