@@ -395,15 +395,18 @@ def measure_rules(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dic
     return {"ruled_booking": [booking], "searches": searches}
 
 
-# -- cold imports -------------------------------------------------------------------------------------------
-
 def measure_events(harness: Harness, recorder: AwsRecorder) -> list[dict]:
     """AWS calls of the event publisher per stream record: a batch of many appointments' changes, and a
     batch of one appointment's successive versions (which go one to a call, to keep their order)."""
     import event_publisher
 
-    context = LambdaContext("EventPublisher-bench")
-    rows = []
+    def publish(case: str) -> dict:
+        records = harness.drain_stream()
+        with recorder.measuring() as measured:
+            result = event_publisher.handler({"Records": records}, LambdaContext("EventPublisher-bench"))
+        assert not result["batchItemFailures"], result
+        return {"case": f"{len(records)} {case}", "records": len(records), "calls": measured["calls"]}
+
     while harness.drain_stream():  # skip what earlier measurements wrote
         pass
     for n in range(40):
@@ -411,24 +414,15 @@ def measure_events(harness: Harness, recorder: AwsRecorder) -> list[dict]:
         status, booked = harness.http("POST", "/appointments", {"userId": f"events-{n}", "startTime": start,
                                                                 "endTime": end})
         assert status == 201, booked
-    records = harness.drain_stream()
-    with recorder.measuring() as measured:
-        result = event_publisher.handler({"Records": records}, context)
-    assert not result["batchItemFailures"], result
-    rows.append({"case": f"{len(records)} bookings of different appointments", "records": len(records),
-                 "calls": measured["calls"]})
-    status, one = harness.http("POST", "/appointments", {"userId": "events-one", "startTime": slot(40, 9)[0],
-                                                         "endTime": slot(40, 9)[1]})
+    many = publish("bookings of different appointments")
+    start, end = slot(40, 9)
+    status, one = harness.http("POST", "/appointments", {"userId": "events-one", "startTime": start, "endTime": end})
     for n in range(4):
         harness.http("PATCH", f"/appointments/{one['appointmentId']}", {"details": {"note": str(n)}})
-    records = harness.drain_stream()
-    with recorder.measuring() as measured:
-        result = event_publisher.handler({"Records": records}, context)
-    assert not result["batchItemFailures"], result
-    rows.append({"case": f"{len(records)} versions of one appointment", "records": len(records),
-                 "calls": measured["calls"]})
-    return rows
+    return [many, publish("versions of one appointment")]
 
+
+# -- cold imports -------------------------------------------------------------------------------------------
 
 COLD_IMPORTS = ["boto3", "conflict_detector", "event_publisher", "reminder_scheduler", "reminder_sender",
                 "appointments.calendar_files"]

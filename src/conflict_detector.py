@@ -36,6 +36,7 @@ app = APIGatewayRestResolver()
 # GET requests emit no metrics; Powertools would warn about that on every one of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
+
 def from_environment() -> Bookings:
     import boto3
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from appointments.events import Change, EventPublishing, appointment_event
 from appointments.settings import PublisherSettings
-from appointments.store import appointment_from_item
+from appointments.store import appointment_images
 from appointments.wiring import Lazy, build_publishing
 
 logger = Logger()
@@ -40,10 +40,8 @@ def changes_of(records: list) -> tuple[list[Change], str | None]:
     and past the retries sent to the dead-letter queue); and that record's sequence number."""
     changes = []
     for record in records:
-        images = record.raw_event["dynamodb"]
         try:
-            old = appointment_from_item(images["OldImage"]) if "OldImage" in images else None
-            new = appointment_from_item(images["NewImage"]) if "NewImage" in images else None
+            old, new = appointment_images(record.raw_event["dynamodb"])
         except (KeyError, TypeError, ValueError):
             logger.exception("unreadable stream record", sequence_number=record.dynamodb.sequence_number)
             return changes, record.dynamodb.sequence_number

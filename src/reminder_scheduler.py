@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from appointments.reminders import ReminderScheduling
 from appointments.settings import SchedulerSettings
-from appointments.store import appointment_from_item
+from appointments.store import appointment_images
 from appointments.wiring import Lazy, build_scheduling
 
 logger = Logger()
@@ -38,9 +38,7 @@ use = scheduling.use  # hand in the ReminderScheduling to apply changes with (te
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    images = record.raw_event["dynamodb"]
-    old = appointment_from_item(images["OldImage"]) if "OldImage" in images else None
-    new = appointment_from_item(images["NewImage"]) if "NewImage" in images else None
+    old, new = appointment_images(record.raw_event["dynamodb"])
     applied = scheduling().apply(old, new)
     if applied.sent_count:
         metrics.add_metric(name="RemindersSentAtOnce", unit=MetricUnit.Count, value=applied.sent_count)

@@ -116,6 +116,12 @@ def appointment_from_item(item: dict) -> Appointment:
     )
 
 
+def appointment_images(change: dict) -> tuple[Appointment | None, Appointment | None]:
+    """A table stream record's ``dynamodb`` part as the appointment before and after the change."""
+    old, new = change.get("OldImage"), change.get("NewImage")
+    return (appointment_from_item(old) if old else None), (appointment_from_item(new) if new else None)
+
+
 def appointment_item(appointment: Appointment) -> dict:
     """The stored attributes of an appointment, as plain values. This is the table's schema (and the
     stream images'), kept apart from the API's JSON so that neither changes the other by accident.
