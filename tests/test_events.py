@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 import event_publisher
+from appointments.adapters import EventBus
 from appointments.bookings import Caller
-from appointments.domain import UTC, Appointment, Interval
+from appointments.domain import MAX_DETAILS_BYTES, UTC, Appointment, Interval
 from appointments.events import (
     BOOKED,
     CANCELLED,
@@ -257,3 +258,16 @@ def test_publishing_batches_up_to_ten_events_a_call(stack, bus):
     pump.deliver(event_publisher.handler, CONTEXT)
     assert client.calls == [10, 10, 5]
     assert len(bus.received()) == 25
+
+
+def test_ten_of_the_largest_events_fit_in_one_put_events_request():
+    """PutEvents takes at most 256 KB a request, counted as AWS does: Source, DetailType, Detail, and
+    14 bytes for Time. The largest appointment: 4 KB of details, 8 participants of 128 characters."""
+    details = {"description": "é" * ((MAX_DETAILS_BYTES - 40) // 2)}
+    assert len(json.dumps(details, ensure_ascii=False).encode()) <= MAX_DETAILS_BYTES
+    largest = appointment(2, user_id="u" * 128, participants=tuple(f"{n}" * 128 for n in range(8)), details=details,
+                          reminders=(1, 2, 3, 4, 5), time_zone="America/Argentina/ComodRivadavia")
+    event = appointment_event(replace(largest, version=1), largest)
+    entry = EventBus(None, BUS).entry(event)
+    size = len(entry["Source"]) + len(entry["DetailType"]) + len(entry["Detail"].encode()) + 14
+    assert ENTRIES_PER_CALL * size <= 256 * 1024, size
