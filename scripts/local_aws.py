@@ -31,6 +31,7 @@ class StreamPump:
     stream_arn: str
     max_retries: int = 10
     on_failure: Callable[[list[dict]], None] = lambda records: None
+    starting_position: str = "TRIM_HORIZON"  # or LATEST, as an event source mapping's StartingPosition
     _iterators: dict[str, str | None] = field(default_factory=dict)
     _pending: list[dict] = field(default_factory=list)
     _attempts: int = 0
@@ -42,7 +43,8 @@ class StreamPump:
             shard_id = shard["ShardId"]
             if shard_id not in self._iterators:
                 self._iterators[shard_id] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                    StreamArn=self.stream_arn, ShardId=shard_id,
+                    ShardIteratorType=self.starting_position)["ShardIterator"]
             iterator = self._iterators[shard_id]
             if iterator is None:
                 continue
