@@ -70,7 +70,7 @@ def versioned(status: int, resource, headers: dict | None = None, *, as_calendar
 
 
 def wants_calendar() -> bool:
-    """Whether the request's Accept prefers iCalendar; the answer varies with Accept either way."""
+    """Whether the request's Accept prefers iCalendar to JSON."""
     return prefers_calendar(app.current_event.headers.get("Accept"))
 
 

@@ -16,7 +16,6 @@ from icalendar.prop import vDuration
 
 from appointments.domain import Appointment
 
-MEDIA_TYPE = "text/calendar"
 PRODUCT_ID = "-//appointments//Appointment Scheduler//EN"
 STATUS = {"scheduled": "CONFIRMED", "cancelled": "CANCELLED"}
 
@@ -58,8 +57,8 @@ def event(appointment: Appointment) -> Event:
     vevent.add("status", STATUS[appointment.status])
     vevent.add("summary", summary)
     for field in ("location", "description"):
-        if text(details.get(field) or ""):
-            vevent.add(field, text(details[field]))
+        if value := text(details.get(field) or ""):
+            vevent.add(field, value)
     if appointment.created_at:
         vevent.add("created", appointment.created_at)
     vevent.add("last-modified", appointment.updated_at)
