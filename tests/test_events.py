@@ -29,6 +29,7 @@ from appointments.wiring import build_bookings, build_publishing
 from conftest import API_SETTINGS, ENV, TEMPLATE, resolve
 from local_aws import StreamPump
 from proxy_events import LambdaContext
+from republish_events import republish
 
 BUS = resolve(TEMPLATE["Resources"]["AppointmentEventBus"]["Properties"]["Name"], ENV)
 CONTEXT = LambdaContext("EventPublisher-test")
@@ -271,3 +272,58 @@ def test_ten_of_the_largest_events_fit_in_one_put_events_request():
     entry = EventBus(None, BUS).entry(event)
     size = len(entry["Source"]) + len(entry["DetailType"]) + len(entry["Detail"].encode()) + 14
     assert ENTRIES_PER_CALL * size <= 256 * 1024, size
+
+
+# -- republishing a dead-lettered batch (scripts/republish_events.py) -----------------------------------
+
+def dead_letter_queue(stack, records: list[dict], first: str | None = None, last: str | None = None) -> str:
+    """A dead-letter queue holding the message an event source mapping sends for a failed batch."""
+    _, pump = stack
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"AppointmentEventDLQ-{ENV}")["QueueUrl"]
+    shard = boto3.client("dynamodbstreams").describe_stream(StreamArn=pump.stream_arn)["StreamDescription"]["Shards"][0]
+    info = {"shardId": shard["ShardId"], "streamArn": pump.stream_arn, "batchSize": len(records),
+            "startSequenceNumber": first or records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": last or records[-1]["dynamodb"]["SequenceNumber"]}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"requestContext": {"condition": "RetryAttemptsExhausted"},
+                                                           "DDBStreamBatchInfo": info}))
+    return url
+
+
+def left_in(url: str) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    return sum(int(v) for v in attributes["Attributes"].values())
+
+
+def test_a_dead_lettered_batch_is_republished_from_the_stream_and_its_message_deleted(stack, bus):
+    bookings, pump = stack
+    booked = [book(bookings, user, day=n + 1) for n, user in enumerate(("alice", "bob", "carol"))]
+    book(bookings, "dave", day=9)  # after the batch: not republished
+    url = dead_letter_queue(stack, pump.poll()[:3])
+    said = []
+    done = republish(boto3.client("sqs"), boto3.client("dynamodbstreams"),
+                     build_publishing(boto3.client("events"), PublisherSettings(BUS)), url, said.append)
+    assert done, said
+    assert [e["detail"]["eventId"] for e in bus.received()] == [f"{a.appointment_id}:1" for a in booked]
+    assert left_in(url) == 0
+    assert len(said) == 1
+    assert "3 records, 3 events republished" in said[0]
+
+
+@pytest.mark.parametrize("case", ["bus refuses", "records not in the stream"])
+def test_a_batch_that_cannot_be_republished_stays_in_the_queue(stack, bus, case):
+    bookings, pump = stack
+    book(bookings, "alice")
+    records = pump.poll()
+    last = int(records[-1]["dynamodb"]["SequenceNumber"])
+    elsewhere = {"first": str(last + 100), "last": str(last + 109)} if case == "records not in the stream" else {}
+    url = dead_letter_queue(stack, records, **elsewhere)
+    client = Counting(boto3.client("events"), fail_calls={0})
+    said = []
+    done = republish(boto3.client("sqs"), boto3.client("dynamodbstreams"),
+                     build_publishing(client, PublisherSettings(BUS)), url, said.append)
+    assert not done
+    assert "left in the queue" in said[0]
+    assert left_in(url) == 1
+    assert bus.received() == []
