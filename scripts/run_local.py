@@ -98,7 +98,7 @@ def _api_instance(connection, environment: dict) -> None:
         connection.send(result)
 
 
-def _stream_instance(environments: dict[str, dict], event_dlq: str, tick: float) -> None:
+def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq: str, tick: float) -> None:
     """The two stream-to-consumer mappings, and Scheduler for the reminder sender.
 
     It stops on SIGTERM. Nothing is shared with the parent but the process itself, so a parent can
@@ -118,7 +118,6 @@ def _stream_instance(environments: dict[str, dict], event_dlq: str, tick: float)
 
     stream_arn = boto3.client("dynamodb").describe_table(TableName=sender_env["TABLE_NAME"])["Table"]["LatestStreamArn"]
     sqs = boto3.client("sqs")
-    reminder_dlq = sqs.get_queue_url(QueueName=scheduler_env["DEAD_LETTER_QUEUE_ARN"].rsplit(":", 1)[1])["QueueUrl"]
 
     def dead_letter(queue_url: str, consumer: str):
         def send(records: list[dict]) -> None:
@@ -350,7 +349,8 @@ class LocalStack:
         sqs, reminders, events = subscribe_inboxes(outputs["NotificationTopicArn"], outputs["AppointmentEventBusName"])
         self.pool = InstancePool(self.workers, environments["ConflictDetector"])
         self.streams = Supervised("stream process", _stream_instance,
-                                  (environments, outputs["AppointmentEventDeadLetterQueueUrl"], self.tick))
+                                  (environments, outputs["ReminderDeadLetterQueueUrl"],
+                                   outputs["AppointmentEventDeadLetterQueueUrl"], self.tick))
         for inbox, show in ((reminders, show_reminder), (events, show_event)):
             threading.Thread(target=print_inbox, args=(sqs, inbox, show, self.stopping), daemon=True).start()
         self.server = serve(wsgi_app(routes_from_template(), self.pool.invoke, log), self.port)
