@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from appointments.events import Change, EventPublishing, appointment_event
-from appointments.store import appointment_images
+from appointments.events import EventPublishing, change_of
 
 
 @dataclass(frozen=True)
@@ -80,9 +79,7 @@ def republish(sqs, streams, publishing: EventPublishing, queue_url: str,
                     "(24 hours); left in the queue")
                 complete = False
                 continue
-            changes = [Change(r["dynamodb"]["SequenceNumber"], appointment_event(*appointment_images(r["dynamodb"])))
-                       for r in records]
-            published = publishing.publish(changes)
+            published = publishing.publish([change_of(record["dynamodb"]) for record in records])
             if published.retry_from is not None:
                 say(f"message {message['MessageId']}: {published.reason}; left in the queue")
                 complete = False

@@ -15,9 +15,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
-from appointments.events import Change, EventPublishing, appointment_event
+from appointments.events import Change, EventPublishing, change_of
 from appointments.settings import PublisherSettings
-from appointments.store import appointment_images
 from appointments.wiring import Lazy, build_publishing
 
 logger = Logger()
@@ -41,11 +40,10 @@ def changes_of(records: list) -> tuple[list[Change], str | None]:
     changes = []
     for record in records:
         try:
-            old, new = appointment_images(record.raw_event["dynamodb"])
+            changes.append(change_of(record.raw_event["dynamodb"]))
         except (KeyError, TypeError, ValueError):
             logger.exception("unreadable stream record", sequence_number=record.dynamodb.sequence_number)
             return changes, record.dynamodb.sequence_number
-        changes.append(Change(record.dynamodb.sequence_number, appointment_event(old, new)))
     return changes, None
 
 

@@ -2,7 +2,7 @@
 
 ``appointment_event`` turns a stream record's images into at most one event. ``EventPublishing``
 publishes a stream batch's events in order, ten to a ``PutEvents`` call, and says from which record
-the stream must retry when a call or an entry fails. Both are free of AWS; the bus is an adapter
+the stream must retry when a call or an entry fails. Neither calls AWS; the bus is an adapter
 (``adapters.EventBus``).
 """
 
@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from appointments.domain import Appointment
+from appointments.store import appointment_images
 
 SOURCE = "appointments"
 BOOKED, RESCHEDULED, CHANGED, CANCELLED = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentChanged",
@@ -66,6 +67,12 @@ class Change:
 
     sequence_number: str
     event: AppointmentEvent | None
+
+
+def change_of(record: dict) -> Change:
+    """A table stream record's ``dynamodb`` part as a Change; raises KeyError, TypeError or ValueError
+    when its images are not an appointment's."""
+    return Change(record["SequenceNumber"], appointment_event(*appointment_images(record)))
 
 
 class Bus(Protocol):
