@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import unquote
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -58,15 +57,16 @@ def dispatch(routes: list[Route], invoke: Invoke, method: str, path: str, query:
 
 
 def raw_path(environ: dict) -> str:
-    """The path as the client sent it, percent-decoded. PATH_INFO is not that: a server reads
-    ``//appointments`` as a host name plus ``/appointments``, where API Gateway matches no route."""
+    """The path as the client sent it, still percent-encoded, as API Gateway passes a REST API's ``path``.
+    PATH_INFO is not that: it is decoded, and a server reads ``//appointments`` as a host name plus
+    ``/appointments``, where API Gateway matches no route."""
     uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not uri:
         return environ.get("PATH_INFO") or "/"
     path = uri.encode("latin-1").decode("utf-8", "replace").split("?", 1)[0]  # undo WSGI's latin-1 transport
     if "://" in path:  # an absolute-form request target
         path = "/" + path.split("://", 1)[1].partition("/")[2]
-    return unquote(path)
+    return path
 
 
 def read_request(environ: dict) -> bytes | GatewayResponse:

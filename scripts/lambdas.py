@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from appointments.bookings import Bookings
 from appointments.events import EventPublishing
@@ -73,10 +72,9 @@ _routes: list[Route] = []
 def api_event(method: str, path: str, body=None, *, raw: str | bytes | None = None, query: str = "",
               headers: dict | None = None, claims: dict | None = None) -> dict:
     """The proxy event for a request; an unknown route still gets an event, for the handler to refuse.
-    ``path`` is as a client sends it: percent-encoded parts are decoded, as API Gateway does."""
+    ``path`` is as a client sends it, and stays percent-encoded in the event, as API Gateway leaves it."""
     if not _routes:
         _routes.extend(routes_from_template())
-    path = unquote(path)
     found = find_route(_routes, method, path)
     route, params = found if found else (Route(method, path, "AWS_IAM"), {})
     payload = raw if raw is not None else (json.dumps(body) if body is not None else None)

@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.json"
 STAGE = "prod"
@@ -49,10 +49,12 @@ def routes_from_template(template: dict | None = None) -> list[Route]:
 
 
 def find_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route of a request and its path parameters. ``path`` is as the client sent it (percent-encoded,
+    as API Gateway passes a REST API's ``path``); each parameter is decoded once, as in ``pathParameters``."""
     for route in routes:
         params = route.match(path)
         if route.method == method and params is not None:
-            return route, params
+            return route, {name: unquote(value) for name, value in params.items()}
     return None
 
 

@@ -6,8 +6,9 @@ The handler string in template.json is ``conflict_detector.handler``.
 from __future__ import annotations
 
 import binascii
+import re
 import warnings
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -30,9 +31,19 @@ from appointments.inputs import (
 from appointments.settings import ApiSettings
 from appointments.wiring import Lazy, build_bookings
 
+
+class PathDecodingResolver(APIGatewayRestResolver):
+    """API Gateway passes a REST API's path still percent-encoded, and Powertools routes on it: each route
+    argument is decoded here, once, as API Gateway decodes ``pathParameters`` (``dr%40clinic.com`` is
+    calendar ``dr@clinic.com``)."""
+
+    def _convert_matches_into_route_keys(self, match: re.Match) -> dict[str, str]:
+        return {name: unquote(value) for name, value in super()._convert_matches_into_route_keys(match).items()}
+
+
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayRestResolver()
+app = PathDecodingResolver()
 # GET requests emit no metrics; Powertools would warn about that on every one of them.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -226,7 +237,10 @@ def domain_error(error: AppointmentError) -> Response:
 @app.not_found
 def no_route(_: NotFoundError) -> Response:
     event = app.current_event
-    return error_response(404, "NotFound", f"There is no route {event.http_method} {event.path}; "
+    if "{" in (event.resource or ""):  # API Gateway matched a route: an ID in the path has characters no ID has
+        return error_response(400, "ValidationError", "An ID in the path has characters outside A-Z a-z 0-9 . _ @ "
+                                                      "+ : - (percent-encode it, as any URL needs).")
+    return error_response(404, "NotFound", f"There is no route {event.http_method} {event.path[:200]}; "
                                            "see API.md for the routes this API serves.")
 
 

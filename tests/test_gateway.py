@@ -100,8 +100,8 @@ def test_a_chunked_body_over_10_mb_is_413(gateway):
     assert exchange(port, request, timeout=30)[0] == 413
 
 
-def test_percent_encoded_paths_are_decoded_as_api_gateway_does(gateway):
+def test_the_path_stays_percent_encoded_and_path_parameters_are_decoded_once_as_api_gateway_does(gateway):
     port, recorder = gateway
-    status, body = exchange(port, b"GET /appointments/a%20b HTTP/1.1\r\nHost: local\r\n\r\n")
-    assert (status, body["path"]) == (200, "/appointments/a b")
-    assert recorder.events[-1]["pathParameters"] == {"appointmentId": "a b"}
+    status, body = exchange(port, b"GET /appointments/a%20b%2540 HTTP/1.1\r\nHost: local\r\n\r\n")
+    assert (status, body["path"]) == (200, "/appointments/a%20b%2540")
+    assert recorder.events[-1]["pathParameters"] == {"appointmentId": "a b%40"}
