@@ -22,8 +22,8 @@ FIELDS = ("timeZone", "weekly", "overrides", "bufferBefore", "bufferAfter", "min
           "maxPerDay")
 MAX_WINDOWS, MAX_OVERRIDES, MAX_BUFFER = 12, 400, 240
 MAX_NOTICE, MAX_ADVANCE_DAYS, MAX_PER_DAY = 525600, 730, 1000
-CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-DAY = re.compile(r"\d{4}-\d\d-\d\d")
+CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")  # ASCII digits only
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 Window = tuple[int, int]  # minutes after local midnight, [start, end), end at most 1440
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 import uuid
 from collections.abc import Mapping
@@ -59,10 +60,25 @@ def only(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
             raise ValidationError(f"Unknown query parameter '{name}'. Allowed: {', '.join(allowed)}.", name)
 
 
+WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")  # every number in a query or header: 1-9 ASCII digits
+
+
 def int_param(value: str, name: str, low: int, high: int) -> int:
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+    if not WHOLE_NUMBER.fullmatch(value) or not low <= int(value) <= high:
         raise ValidationError(f"{name} must be a whole number from {low} to {high}.", name)
     return int(value)
+
+
+def id_list(params: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list of calendar IDs, or None when the parameter is absent; an empty item
+    (``a,,b``, ``a,``) or an ID that breaks the rules is refused rather than dropped."""
+    if name not in params:
+        return None
+    items = tuple(params[name].split(","))
+    if not all(USER_ID.fullmatch(item) for item in items):
+        raise ValidationError(f"{name} must list calendar IDs separated by single commas, each 1-128 characters "
+                              "from A-Z a-z 0-9 . _ @ + : -", name)
+    return items
 
 
 @dataclass(frozen=True)
@@ -122,12 +138,12 @@ def slot_query(params: Mapping[str, str], calendar_id: str) -> SlotQuery:
         raise ValidationError("duration is required: the length of the appointment, in minutes.", "duration")
     duration = int_param(params["duration"], "duration", 5, 10080)
     step = int_param(params.get("step", str(duration)), "step", 5, 1440)
-    others = tuple(c for c in params.get("with", "").split(",") if c) if "with" in params else ()
-    if "with" in params and (not others or len(others) > 8 or len(set(others)) != len(others)
-                             or calendar_id in others or not all(USER_ID.fullmatch(c) for c in others)):
+    others = id_list(params, "with")
+    if others is not None and (len(others) > 8 or len(set(others)) != len(others) or calendar_id in others):
         raise ValidationError("with must list 1-8 distinct calendar IDs other than the calendar itself, "
                               "separated by commas.", "with")
-    return SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), others, params.get("userId"))
+    return SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), others or (),
+                     params.get("userId"))
 
 
 def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", "to")) -> Interval:
