@@ -29,7 +29,7 @@ from appointments.inputs import (
     window_query,
 )
 from appointments.settings import ApiSettings
-from appointments.wiring import Lazy, build_bookings
+from appointments.wiring import Lazy, aws_client, build_bookings
 
 
 class PathDecodingResolver(APIGatewayRestResolver):
@@ -49,9 +49,7 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def from_environment() -> Bookings:
-    import boto3
-
-    return build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment())
+    return build_bookings(aws_client("dynamodb"), ApiSettings.from_environment())
 
 
 bookings = Lazy(from_environment)
@@ -226,7 +224,7 @@ def error_response(status: int, code: str, message: str, **extra) -> Response:
 
 @app.exception_handler(AppointmentError)
 def domain_error(error: AppointmentError) -> Response:
-    if error.status >= 500:
+    if error.status == 500:
         return unexpected_error(error)
     logger.info("request refused", error=error.code, status=error.status)
     response = error_response(error.status, error.code, error.message, **error.extra)

@@ -86,5 +86,16 @@ class IdempotencyKeyReused(AppointmentError):
     code = "IdempotencyKeyReused"
 
 
+class ServiceUnavailable(AppointmentError):
+    """DynamoDB throttled the request past a bounded, jittered backoff; nothing was changed."""
+
+    status = 503
+    code = "ServiceUnavailable"
+    headers = {"Retry-After": "2"}
+
+    def __init__(self) -> None:
+        super().__init__("The service is busy right now and changed nothing; retry after the Retry-After seconds.")
+
+
 class StaleRead(Exception):
     """A conditional write lost to a concurrent change; re-read and decide again. Never reaches a client."""

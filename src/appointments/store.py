@@ -35,6 +35,7 @@ from appointments.domain import (
     parse_stored_instant,
 )
 from appointments.errors import StaleRead, ValidationError
+from appointments.throttling import THROTTLED_REASONS, Backoff, Retry
 
 USER_INDEX = "UserAppointmentsIndex"
 RULES = "availability"  # the sort key of a calendar's availability item: never a date
@@ -145,11 +146,17 @@ class AppointmentStore:
     """``cursor_key`` authenticates the list's page tokens; the API handler derives it from the stack ID,
     which callers never see, so a token this API did not issue, or issued for another user, is refused."""
 
-    def __init__(self, dynamodb, table_name: str, calendar_table_name: str = "", cursor_key: str = ""):
+    def __init__(self, dynamodb, table_name: str, calendar_table_name: str = "", cursor_key: str = "",
+                 backoff: Backoff | None = None):
         self.dynamodb = dynamodb
         self.table = table_name
         self.calendar = calendar_table_name
         self.cursors = PageCursors(cursor_key)
+        self.backoff = backoff or Backoff()
+
+    def _retried(self, operation, **request):
+        """One DynamoDB call, retried through throttling (ServiceUnavailable past the bound)."""
+        return self.backoff.run(lambda: operation(**request))
 
     # -- conflict control ---------------------------------------------------------------------
     def read_calendars(self, days: Mapping[str, Iterable[str]], appointment_id: str | None = None,
@@ -179,14 +186,22 @@ class AppointmentStore:
                     snapshot.buckets[(bucket.calendar_id, bucket.day)] = bucket
         return snapshot
 
-    def _batch_get(self, request: dict) -> Iterable[tuple[str, dict]]:
-        """(table, item) for every item a BatchGetItem request finds, unprocessed keys asked again."""
-        while request:
+    def _batch_get(self, request: dict) -> list[tuple[str, dict]]:
+        """(table, item) for every item a BatchGetItem request finds; unprocessed keys are asked again after a
+        jittered pause, a bounded number of times (then ServiceUnavailable)."""
+        found: list[tuple[str, dict]] = []
+
+        def attempt() -> None:
+            nonlocal request
             response = self.dynamodb.batch_get_item(RequestItems=request)
-            for table, items in response["Responses"].items():
-                for item in items:
-                    yield table, item
+            found.extend((table, item) for table, items in response["Responses"].items() for item in items)
             request = response.get("UnprocessedKeys") or {}
+            if request:
+                raise Retry
+
+        if request:
+            self.backoff.run(attempt)
+        return found
 
     def commit(self, new: Appointment, snapshot: CalendarSnapshot, previous: Appointment | None = None,
                footprints: Mapping[str, Interval] | None = None) -> None:
@@ -213,11 +228,19 @@ class AppointmentStore:
             raise ValidationError(f"This change touches {len(items) - 1} calendar days at once, more than one "
                                   "transaction holds; move the appointment in smaller steps, or cancel it and book "
                                   "again.")
+        self.backoff.run(lambda: self._transact(items))
+
+    def _transact(self, items: list[dict]) -> None:
+        """One TransactWriteItems, its cancellation told apart: a concurrent change (StaleRead, re-read and
+        decide again), throttling (Retry, the same transaction again), or a real failure."""
         try:
             self.dynamodb.transact_write_items(TransactItems=items)
         except self.dynamodb.exceptions.TransactionCanceledException as error:
-            reasons = {r.get("Code", "None") for r in error.response.get("CancellationReasons", [])}
-            if reasons <= RACE_REASONS:  # a concurrent change: re-read and decide again
+            reasons = error.response.get("CancellationReasons", [])
+            codes = {r.get("Code", "None") for r in reasons}
+            if "ConditionalCheckFailed" not in codes and codes & THROTTLED_REASONS:
+                raise Retry from error
+            if codes <= RACE_REASONS | THROTTLED_REASONS:
                 raise StaleRead(str(error)) from error
             raise  # anything else (an item too large, a bad request) is a real failure
 
@@ -241,8 +264,8 @@ class AppointmentStore:
         if expected_version:
             values[":expected"] = expected_version
         try:
-            response = self.dynamodb.update_item(
-                TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
+            response = self._retried(
+                self.dynamodb.update_item, TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
                 UpdateExpression="SET #rules = :rules, #version = if_not_exists(#version, :zero) + :one",
                 ExpressionAttributeNames={"#rules": "rules", "#version": "version"},
                 ExpressionAttributeValues=_to_item(values), ReturnValues="ALL_NEW", **condition)
@@ -255,7 +278,8 @@ class AppointmentStore:
         return self.read_calendars({}, rules_of=calendar_ids).rules
 
     def delete_rules(self, calendar_id: str) -> None:
-        self.dynamodb.delete_item(TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}))
+        self._retried(self.dynamodb.delete_item, TableName=self.calendar,
+                      Key=_to_item({"userId": calendar_id, "day": RULES}))
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
         if previous is None:
@@ -325,13 +349,13 @@ class AppointmentStore:
             for table, item in items[start:start + 25]:
                 request.setdefault(table, []).append({"PutRequest": {"Item": item}})
             while request:
-                request = self.dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                request = self._retried(self.dynamodb.batch_write_item, RequestItems=request).get("UnprocessedItems")
         return len(items)
 
     # -- reads ----------------------------------------------------------------------------------
     def get(self, appointment_id: str) -> Appointment | None:
-        response = self.dynamodb.get_item(TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),
-                                          ConsistentRead=True)
+        response = self._retried(self.dynamodb.get_item, TableName=self.table,
+                                 Key=_to_item({"appointmentId": appointment_id}), ConsistentRead=True)
         return appointment_from_item(response["Item"]) if "Item" in response else None
 
     # -- reminder delivery ledger ------------------------------------------------------------------
@@ -343,7 +367,8 @@ class AppointmentStore:
         whose sender died expires after ``lease`` and may be taken again.
         """
         try:
-            self.dynamodb.update_item(
+            self._retried(
+                self.dynamodb.update_item,
                 TableName=self.table,
                 Key=_to_item({"appointmentId": appointment.appointment_id}),
                 UpdateExpression="SET reminderClaims.#marker = :now",
@@ -361,8 +386,8 @@ class AppointmentStore:
         return True
 
     def mark_reminder_sent(self, appointment_id: str, marker: str) -> None:
-        self.dynamodb.update_item(
-            TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),
+        self._retried(
+            self.dynamodb.update_item, TableName=self.table, Key=_to_item({"appointmentId": appointment_id}),
             UpdateExpression="ADD remindersSent :marker REMOVE reminderClaims.#marker",
             ExpressionAttributeNames={"#marker": marker},
             ExpressionAttributeValues={":marker": {"SS": [marker]}},
@@ -413,7 +438,7 @@ class AppointmentStore:
         while len(found) < limit:
             if start_key:
                 request["ExclusiveStartKey"] = start_key
-            response = self.dynamodb.query(**request)
+            response = self._retried(self.dynamodb.query, **request)
             found.extend(appointment_from_item(item) for item in response["Items"])
             start_key = response.get("LastEvaluatedKey")
             if not start_key:
@@ -432,7 +457,7 @@ class AppointmentStore:
                                                           ":last": last_day})}
         slots: dict[str, Slot] = {}
         while True:
-            response = self.dynamodb.query(**request)
+            response = self._retried(self.dynamodb.query, **request)
             for item in response["Items"]:
                 slots.update(bucket_from_item(item).slots)
             if "LastEvaluatedKey" not in response:

@@ -48,6 +48,15 @@ class Lazy(Generic[T]):
             lazy._value = None
 
 
+def aws_client(service: str):
+    """A boto3 client for a handler: botocore's standard retry mode with a short budget, so a throttled
+    call gives up within about a second and the caller answers 503 instead of timing out."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+
+
 def utc_now() -> datetime:
     from appointments.domain import UTC
 
@@ -58,9 +67,10 @@ def build_bookings(dynamodb, settings: ApiSettings, *, clock: Clock = utc_now,
                    sleep: Callable[[float], None] = time.sleep, store_class=None) -> Bookings:
     from appointments.bookings import Bookings
     from appointments.store import AppointmentStore
+    from appointments.throttling import Backoff
 
     store = (store_class or AppointmentStore)(dynamodb, settings.table_name, settings.calendar_table_name,
-                                              cursor_key=settings.stack_id)
+                                              cursor_key=settings.stack_id, backoff=Backoff(sleep))
     return Bookings(store, clock=clock, sleep=sleep)
 
 
