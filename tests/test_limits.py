@@ -1,4 +1,4 @@
-"""Limits that protect a calendar (API.md): numbers, lists and ASCII digits.
+"""Limits that protect a calendar (API.md): numbers, lists, ASCII digits, and the 5-minute minimum.
 
 Each test here reproduces a defect of the second hardening round: before its fix it answered 500,
 404 or 400 where API.md says otherwise, or accepted what fills a bucket past DynamoDB's item limit.
@@ -6,7 +6,12 @@ Each test here reproduces a defect of the second hardening round: before its fix
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+
+from appointments.domain import format_instant, parse_stored_instant
+from conftest import booking
 
 WINDOW = "from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z"
 
@@ -52,3 +57,50 @@ def test_an_override_date_takes_ascii_digits_only(api):
 def test_a_with_list_with_an_empty_item_is_400(api, others):
     response = api.get("/calendars/dr-smith/slots", query=f"{WINDOW}&duration=30&with={others}")
     assert_error(response, 400, "ValidationError", "with")
+
+
+# -- every appointment lasts at least 5 minutes, so a day's bucket stays small ------------------------------------
+
+@pytest.mark.parametrize("end", ["2026-12-01T09:00:01Z", "2026-12-01T09:04:59Z"])
+def test_an_appointment_shorter_than_5_minutes_is_refused(api, store, end):
+    assert_error(api.post(body=booking(end=end)), 400, "ValidationError", "endTime")
+    assert store.dynamodb.scan(TableName=store.calendar)["Items"] == []
+
+
+def test_a_move_to_less_than_5_minutes_is_refused_and_changes_nothing(api):
+    created = api.post(body=booking()).body
+    path = f"/appointments/{created['appointmentId']}"
+    assert_error(api.patch(path, {"endTime": "2026-12-01T09:04:00Z"}), 400, "ValidationError", "endTime")
+    assert api.get(path).body == created
+
+
+@pytest.mark.slow
+def test_a_day_full_of_5_minute_appointments_from_the_longest_ids_still_books_lists_and_reads(api, store):
+    provider = "p" * 128
+    start = parse_stored_instant("2026-12-01T00:00:00Z")
+    ids = []
+    for n in range(288):
+        begin = start + timedelta(minutes=5 * n)
+        response = api.post(body=booking(user=f"{n:03d}" + "u" * 125, start=format_instant(begin),
+                                         end=format_instant(begin + timedelta(minutes=5)), participants=[provider]))
+        assert response.status == 201, response.body
+        ids.append(response.body["appointmentId"])
+    bucket = store.dynamodb.get_item(TableName=store.calendar, Key={"userId": {"S": provider},
+                                                                     "day": {"S": "2026-12-01"}})["Item"]
+    assert len(bucket["slots"]["M"]) == 288
+    refused = api.post(body=booking(user="late", start="2026-12-01T12:00:00Z", end="2026-12-01T12:05:00Z",
+                                    participants=[provider]))
+    assert_error(refused, 409, "Conflict")
+    busy = api.get(f"/calendars/{provider}/busy", query=WINDOW).body["busy"]
+    assert busy == [{"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}]
+    agenda, token = [], None
+    while True:
+        page = api.get(f"/calendars/{provider}/appointments",
+                       query=f"{WINDOW}&limit=100" + (f"&nextToken={token}" if token else "")).body
+        agenda += [a["appointmentId"] for a in page["appointments"]]
+        if not (token := page["nextToken"]):
+            break
+    assert agenda == ids
+    moved = api.patch(f"/appointments/{ids[0]}", {"startTime": "2026-12-02T00:00:00Z",
+                                                  "endTime": "2026-12-02T00:05:00Z"})
+    assert moved.status == 200, moved.body

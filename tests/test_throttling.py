@@ -134,3 +134,13 @@ def test_a_throttled_read_is_503_not_500(api, store, operation, code):
             else "/calendars/alice/busy")
     assert_unavailable(api.get(path, query="" if operation == "GetItem"
                                else "from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z"))
+
+
+def test_an_item_dynamodb_cannot_hold_is_a_4xx_not_a_500(api, store):
+    Refusals(store.dynamodb, "TransactWriteItems", error(
+        "TransactionCanceledException", CancellationReasons=[
+            {"Code": "None"},
+            {"Code": "ValidationError", "Message": "Item size has exceeded the maximum allowed size"}]))
+    response = api.post(body=booking())
+    assert (response.status, response.body["error"]) == (400, "ValidationError"), response.body
+    assert stored(store) == []

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from appointments.errors import ValidationError
 
 UTC = UTC
+MIN_DURATION = timedelta(minutes=5)  # so a calendar's day holds at most 288 entries, far inside 400 KB
 MAX_DURATION = timedelta(days=7)
 MAX_DETAILS_BYTES = 4 * 1024
 MAX_DETAILS_KEY = 128
@@ -300,11 +301,13 @@ def _validate_reminders(value: object) -> tuple[int, ...]:
 
 
 def _validate_interval(start: datetime, end: datetime, now: datetime | None = None) -> Interval:
-    """End after start, in the future when ``now`` is given, and at most 7 days long."""
+    """End after start, in the future when ``now`` is given, and 5 minutes to 7 days long."""
     if end <= start:
         raise ValidationError("endTime must be after startTime.", "endTime")
     if now is not None:
         require_future(Interval(start, end), now)
+    if end - start < MIN_DURATION:
+        raise ValidationError("An appointment lasts at least 5 minutes; move endTime later.", "endTime")
     if end - start > MAX_DURATION:
         raise ValidationError("An appointment may last at most 7 days.", "endTime")
     return Interval(start, end)

@@ -232,7 +232,7 @@ class AppointmentStore:
 
     def _transact(self, items: list[dict]) -> None:
         """One TransactWriteItems, its cancellation told apart: a concurrent change (StaleRead, re-read and
-        decide again), throttling (Retry, the same transaction again), or a real failure."""
+        decide again), throttling (Retry, the same transaction again), or an item DynamoDB cannot hold."""
         try:
             self.dynamodb.transact_write_items(TransactItems=items)
         except self.dynamodb.exceptions.TransactionCanceledException as error:
@@ -242,7 +242,10 @@ class AppointmentStore:
                 raise Retry from error
             if codes <= RACE_REASONS | THROTTLED_REASONS:
                 raise StaleRead(str(error)) from error
-            raise  # anything else (an item too large, a bad request) is a real failure
+            if any("size" in r.get("Message", "") for r in reasons if r.get("Code") == "ValidationError"):
+                raise ValidationError("This change would make a calendar day hold more than DynamoDB stores in "
+                                      "one item; book on another day.") from error
+            raise  # anything else (a bad request) is a real failure
 
     # -- availability ---------------------------------------------------------------------------
     def get_rules(self, calendar_id: str) -> Availability | None:
