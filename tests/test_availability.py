@@ -7,8 +7,10 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from appointments.availability import Availability, parse_availability, refusal, starts_on
-from appointments.domain import UTC, Interval, Slot
+from appointments.bookings import Caller
+from appointments.domain import UTC, Appointment, Interval, Slot
 from appointments.errors import ValidationError
+from appointments.inputs import SlotQuery
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 BERLIN_9_TO_17 = {"timeZone": "Europe/Berlin", "weekly": {d: [{"start": "09:00", "end": "17:00"}]
@@ -162,3 +164,32 @@ def test_buffers_widen_the_footprint_not_the_window_check():
 
 def test_a_calendar_without_rules_is_always_open():
     assert refusal(None, span("2026-11-25T12:01:00Z", "2026-11-25T12:02:00Z"), NOW, 10**6) is None
+
+
+def test_a_slot_search_reads_a_few_entries_per_candidate_not_every_entry_of_every_calendar(
+        bookings, store, clock, monkeypatch):
+    """9 calendars x 3 days x 40 appointments, 864 candidates: a scan per candidate reads entries'
+    footprints about 950,000 times; the sorted index reads a handful per candidate."""
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    rooms = [f"room-{i}" for i in range(9)]
+    def busy(i: int, n: int) -> Interval:  # room i is busy 20 minutes in every 36, so no 30-minute slot is free
+        return Interval(start + timedelta(minutes=36 * n + i), start + timedelta(minutes=36 * n + i + 20))
+
+    store.bulk_load(Appointment(f"a-{room}-{n}", f"customer-{room}-{n}", busy(i, n), participants=(room,),
+                                created_at=clock(), updated_at=clock())
+                    for i, room in enumerate(rooms) for n in range(122))
+    reads = 0
+    footprint = Slot.blocks
+
+    def counted(slot):
+        nonlocal reads
+        reads += 1
+        return footprint.fget(slot)
+
+    monkeypatch.setattr(Slot, "blocks", property(counted))
+    query = SlotQuery(Interval(start, start + timedelta(days=3)), timedelta(minutes=30), timedelta(minutes=5),
+                      tuple(rooms[1:]))
+    found = bookings.slots(rooms[0], query, Caller())
+    candidates, entries = 3 * 288, 9 * 122
+    assert found["slots"] == []  # some room is busy at every start, so every candidate was decided
+    assert reads < 20 * candidates + 10 * entries, reads

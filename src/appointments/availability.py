@@ -8,13 +8,14 @@ make it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from appointments.domain import UTC, Appointment, CalendarConflict, Interval, Slot, find_conflicts, parse_zone
+from appointments.domain import UTC, Appointment, CalendarConflict, Interval, Occupancy, Slot, parse_zone
 from appointments.errors import ValidationError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -40,24 +41,39 @@ class Availability:
     max_per_day: int | None = None
     version: int = 0
 
-    @property
+    @functools.cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
+
+    @functools.cached_property
+    def _by_date(self) -> dict[date, tuple[Interval, list[Interval]]]:
+        """(local day, windows) of each local date asked about: a slot search asks for the same few dates
+        thousands of times."""
+        return {}
 
     def local_date(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()
 
     def local_day(self, day: date) -> Interval:
         """The UTC interval of one local date (23, 24 or 25 hours long)."""
-        return Interval(self._instant(day, 0), self._instant(day, 1440))
+        return self._date(day)[0]
 
     def windows_on(self, day: date) -> list[Interval]:
         """The open windows of a local date, in UTC; an override replaces the weekday's windows."""
-        windows = self.overrides.get(day.isoformat(), self.weekly.get(WEEKDAYS[day.weekday()], ()))
-        return [Interval(self._instant(day, start), self._instant(day, end)) for start, end in windows]
+        return self._date(day)[1]
+
+    def _date(self, day: date) -> tuple[Interval, list[Interval]]:
+        if day not in self._by_date:
+            windows = self.overrides.get(day.isoformat(), self.weekly.get(WEEKDAYS[day.weekday()], ()))
+            self._by_date[day] = (Interval(self._instant(day, 0), self._instant(day, 1440)),
+                                  [Interval(self._instant(day, start), self._instant(day, end))
+                                   for start, end in windows])
+        return self._by_date[day]
 
     def footprint(self, interval: Interval) -> Interval:
         """What an appointment blocks on this calendar: its interval widened by the buffers."""
+        if not (self.buffer_before or self.buffer_after):
+            return interval
         return Interval(interval.start - timedelta(minutes=self.buffer_before),
                         interval.end + timedelta(minutes=self.buffer_after))
 
@@ -76,16 +92,18 @@ class Availability:
         }
 
 
-def refusal(rules: Availability | None, interval: Interval, now: datetime, starts_that_day: int) -> str | None:
+def refusal(rules: Availability | None, interval: Interval, now: datetime, starts_that_day: int,
+            local_date: date | None = None) -> str | None:
     """Why a calendar with ``rules`` refuses ``interval`` at ``now``, or None if it takes it.
 
     ``starts_that_day`` counts the other scheduled appointments of the calendar that start on the
-    local date of ``interval.start``. A calendar without rules is always open.
+    local date of ``interval.start`` (``local_date``, when the caller has it). A calendar without rules
+    is always open.
     """
     if rules is None:
         return None
-    if not any(w.start <= interval.start and interval.end <= w.end for w in rules.windows_on(
-            rules.local_date(interval.start))):
+    day = local_date or rules.local_date(interval.start)
+    if not any(w.start <= interval.start and interval.end <= w.end for w in rules.windows_on(day)):
         return "outsideHours"
     if interval.start < now + timedelta(minutes=rules.minimum_notice):
         return "minimumNotice"
@@ -98,8 +116,7 @@ def refusal(rules: Availability | None, interval: Interval, now: datetime, start
 
 def starts_on(rules: Availability, day: date, slots: Iterable[Slot], ignore: str | None = None) -> int:
     """How many of ``slots`` start on a local date (each appointment once)."""
-    return len({s.appointment_id for s in slots
-                if s.appointment_id != ignore and rules.local_date(s.interval.start) == day})
+    return Occupancy(slots).starting_on(rules.zone, day, ignore)
 
 
 # -- validation -------------------------------------------------------------------------------------------
@@ -207,35 +224,51 @@ class Decision:
     unavailable: tuple[str, str] | None  # (calendarId, reason) of the first calendar whose rules refuse it
     conflicts: list[CalendarConflict]
     footprints: dict[str, Interval]  # what it blocks on each calendar checked
-    rests_on: set[tuple[str, str]]  # the (calendar, UTC day) buckets the decision read
+    counted: dict[str, Interval]  # the local date whose starts a daily cap counted, by calendar
 
     @property
     def accepted(self) -> bool:
         return self.unavailable is None and not self.conflicts
 
+    @property
+    def rests_on(self) -> set[tuple[str, str]]:
+        """The (calendar, UTC day) buckets the decision read: those of each footprint, and of each counted date."""
+        return {(calendar_id, day) for spans in (self.footprints, self.counted)
+                for calendar_id, span in spans.items() for day in span.days()}
 
-def decide(appointment: Appointment, checked: Iterable[str], slots: Mapping[str, Iterable[Slot]],
-           rules: Mapping[str, Availability | None], now: datetime) -> Decision:
+
+NOTHING = Occupancy()
+
+
+def decide(appointment: Appointment, checked: Iterable[str], occupancy: Mapping[str, Occupancy],
+           rules: Mapping[str, Availability | None], now: datetime, *, until_refused: bool = False) -> Decision:
     """Check ``appointment`` on the calendars ``checked`` (in its calendar order): each calendar's rules,
-    then what is in the way of its footprint there. ``slots`` and ``rules`` are what was read."""
-    unavailable, conflicts, footprints, rests_on = None, [], {}, set()
+    then what is in the way of its footprint there. ``occupancy`` and ``rules`` are what was read.
+
+    ``until_refused`` stops at the first refusal, for a caller that needs only ``accepted`` (slot search);
+    the decision is then exactly as accepted or refused, with fewer reasons listed."""
+    unavailable, conflicts, footprints, counted = None, [], {}, {}
     checked = set(checked)
     for calendar_id in (c for c in appointment.calendars if c in checked):
-        calendar_rules, existing = rules.get(calendar_id), list(slots.get(calendar_id, ()))
+        calendar_rules, existing = rules.get(calendar_id), occupancy.get(calendar_id, NOTHING)
         footprint = calendar_rules.footprint(appointment.interval) if calendar_rules else appointment.interval
         footprints[calendar_id] = footprint
-        rests_on.update((calendar_id, day) for day in footprint.days())
-        starts = 0
-        if calendar_rules and calendar_rules.max_per_day is not None:
+        starts, local_date = 0, None
+        if calendar_rules:
             local_date = calendar_rules.local_date(appointment.interval.start)
-            rests_on.update((calendar_id, day) for day in calendar_rules.local_day(local_date).days())
-            starts = starts_on(calendar_rules, local_date, existing, ignore=appointment.appointment_id)
-        reason = refusal(calendar_rules, appointment.interval, now, starts)
+            if calendar_rules.max_per_day is not None:
+                counted[calendar_id] = calendar_rules.local_day(local_date)
+                starts = existing.starting_on(calendar_rules.zone, local_date, ignore=appointment.appointment_id)
+        reason = refusal(calendar_rules, appointment.interval, now, starts, local_date)
         if reason and unavailable is None:
             unavailable = (calendar_id, reason)
+        if unavailable and until_refused:
+            break
         conflicts += [CalendarConflict(calendar_id, slot)
-                      for slot in find_conflicts(footprint, existing, ignore=appointment.appointment_id)]
-    return Decision(unavailable, conflicts, footprints, rests_on)
+                      for slot in existing.overlapping(footprint, ignore=appointment.appointment_id)]
+        if conflicts and until_refused:
+            break
+    return Decision(unavailable, conflicts, footprints, counted)
 
 
 def days_to_read(interval: Interval) -> list[str]:

@@ -25,6 +25,7 @@ from appointments.domain import (
     UTC,
     Appointment,
     Interval,
+    Occupancy,
     apply_changes,
     cancelled,
     format_instant,
@@ -271,7 +272,7 @@ class Bookings:
         for calendar in calendars:
             caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
         days = days_to_read(Interval(query.window.start, query.window.end + query.duration))
-        slots = {c: self.store.calendar_slots(c, days[0], days[-1]) for c in involved}  # one Query each
+        occupancy = {c: Occupancy(self.store.calendar_slots(c, days[0], days[-1])) for c in involved}  # a Query each
         now = self.clock()
         offered = []
         booker = user_id or _ANYONE
@@ -282,7 +283,7 @@ class Bookings:
                 continue
             candidate = Appointment(_CANDIDATE, booker, interval, participants=participants)
             checked = [c for c in candidate.calendars if c != _ANYONE]
-            if decide(candidate, checked, slots, rules, now).accepted:
+            if decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
                 offered.append({"start": format_instant(interval.start), "end": format_instant(interval.end)})
         return {"calendarId": calendar_id, "from": format_instant(query.window.start),
                 "to": format_instant(query.window.end), "duration": int(query.duration.total_seconds() // 60),
@@ -321,7 +322,8 @@ class Bookings:
 
     def _decided(self, appointment: Appointment, checked: Iterable[str], snapshot: CalendarSnapshot) -> Decision:
         """The decision, or the refusal it amounts to: the rules first, then what is in the way."""
-        decision = decide(appointment, checked, snapshot.slots_by_calendar(), snapshot.rules, self.clock())
+        occupancy = {c: Occupancy(entries) for c, entries in snapshot.slots_by_calendar().items()}
+        decision = decide(appointment, checked, occupancy, snapshot.rules, self.clock())
         if decision.unavailable:
             raise Unavailable(*decision.unavailable)
         if decision.conflicts:

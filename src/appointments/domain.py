@@ -5,7 +5,9 @@ Nothing here touches AWS or the environment, so all of it is tested without moto
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -40,9 +42,14 @@ def format_instant(instant: datetime) -> str:
     return instant.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
+STORED_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
 def parse_stored_instant(value: str) -> datetime:
-    """Read an instant this service wrote (``YYYY-MM-DDTHH:MM:SSZ``)."""
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    """Read an instant this service wrote (``YYYY-MM-DDTHH:MM:SSZ``); a slot search reads thousands."""
+    if not isinstance(value, str) or not STORED_INSTANT.fullmatch(value):
+        raise ValueError(f"not a stored instant: {value!r:.40}")
+    return datetime.fromisoformat(value)
 
 
 @functools.cache
@@ -177,11 +184,51 @@ class CalendarConflict:
         return shown
 
 
+class Occupancy:
+    """What occupies one calendar (each appointment once), indexed so that "what overlaps this interval"
+    costs a bisection, not a scan: a slot search asks it for thousands of candidates.
+
+    Entries are sorted by the start of what they block. On one calendar they never overlap one another
+    (each was booked clear of the others), so the ends are sorted too and one more bisection finds the
+    first entry still running; if some do overlap (entries from before buffers, or written by hand), the
+    search starts one longest entry earlier instead, which is just as exact.
+    """
+
+    def __init__(self, entries: Iterable[Slot] = ()):
+        unique = {entry.appointment_id: entry for entry in entries}
+        self.entries = sorted(unique.values(), key=lambda e: (e.blocks.start, e.blocks.end, e.appointment_id))
+        self._starts = [e.blocks.start for e in self.entries]
+        ends = [e.blocks.end for e in self.entries]
+        self._ends = ends if all(a <= b for a, b in itertools.pairwise(ends)) else None
+        self._longest = max((e.blocks.end - e.blocks.start for e in self.entries), default=timedelta(0))
+        self._dates: dict[str, dict[date, set[str]]] = {}
+
+    def overlapping(self, interval: Interval, ignore: str | None = None) -> list[Slot]:
+        """The entries whose footprint overlaps ``interval``, by their own interval; ``ignore`` is the
+        appointment being moved."""
+        last = bisect.bisect_left(self._starts, interval.end)
+        if self._ends is not None:
+            first = bisect.bisect_right(self._ends, interval.start)
+        else:
+            first = bisect.bisect_left(self._starts, interval.start - self._longest)
+        found = [e for e in self.entries[first:last] if e.blocks.end > interval.start and e.appointment_id != ignore]
+        return sorted(found, key=lambda e: (e.interval, e.appointment_id))
+
+    def starting_on(self, zone: ZoneInfo, day: date, ignore: str | None = None) -> int:
+        """How many entries start on the local date ``day`` of ``zone``."""
+        if zone.key not in self._dates:
+            by_date: dict[date, set[str]] = {}
+            for entry in self.entries:
+                by_date.setdefault(entry.interval.start.astimezone(zone).date(), set()).add(entry.appointment_id)
+            self._dates[zone.key] = by_date
+        starting = self._dates[zone.key].get(day, set())
+        return len(starting) - (ignore in starting)
+
+
 def find_conflicts(new: Interval, existing: Iterable[Slot], ignore: str | None = None) -> list[Slot]:
     """The slots whose footprint overlaps ``new`` (the footprint being booked), by start time; ``ignore``
     is the appointment being moved."""
-    unique = {slot.appointment_id: slot for slot in existing if slot.appointment_id != ignore}
-    return sorted((s for s in unique.values() if s.blocks.overlaps(new)), key=lambda s: (s.interval, s.appointment_id))
+    return Occupancy(existing).overlapping(new, ignore)
 
 
 def merge_busy(intervals: Iterable[Interval], window: Interval) -> list[Interval]:
