@@ -19,10 +19,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from appointments.bookings import Bookings, Caller, cognito_groups
 from appointments.errors import AppointmentError, Conflict, Unavailable, ValidationError
 from appointments.inputs import (
+    CALENDAR_REPRESENTATION,
+    JSON_REPRESENTATION,
+    Precondition,
     agenda_query,
     entity_tag,
     list_query,
-    matches,
     parse_json_object,
     prefers_calendar,
     slot_query,
@@ -68,10 +70,11 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
 
 
 def versioned(status: int, resource, headers: dict | None = None, *, as_calendar: bool = False) -> Response:
-    """One appointment or one availability, with its ETag; 304 for a GET whose If-None-Match names it."""
-    headers = {**(headers or {}), "ETag": entity_tag(resource.version)}
-    event = app.current_event
-    if event.http_method == "GET" and matches(event.headers.get("If-None-Match"), resource.version):
+    """One appointment or one availability, with the ETag of this representation; 304 for a GET whose
+    If-None-Match names that ETag."""
+    representation = CALENDAR_REPRESENTATION if as_calendar else JSON_REPRESENTATION
+    headers = {**(headers or {}), "ETag": entity_tag(resource.version, representation)}
+    if app.current_event.http_method == "GET" and precondition().not_modified(resource.version, representation):
         return Response(status_code=304, body="", headers=headers)
     if as_calendar:
         return calendar_response([resource], headers)
@@ -90,8 +93,8 @@ def calendar_response(appointments: list, headers: dict) -> Response:
                     headers=headers)
 
 
-def if_match() -> str | None:
-    return app.current_event.headers.get("If-Match")
+def precondition() -> Precondition:
+    return Precondition.from_headers(app.current_event.headers)
 
 
 def request_body() -> dict:
@@ -158,12 +161,12 @@ def get_appointment(appointmentId: str) -> Response:
 
 @app.patch("/appointments/<appointmentId>")
 def change_appointment(appointmentId: str) -> Response:
-    return versioned(200, bookings().change(appointmentId, request_body(), caller(), if_match()))
+    return versioned(200, bookings().change(appointmentId, request_body(), caller(), precondition()))
 
 
 @app.delete("/appointments/<appointmentId>")
 def cancel_appointment(appointmentId: str) -> Response:
-    return versioned(200, bookings().cancel(appointmentId, caller(), if_match()))
+    return versioned(200, bookings().cancel(appointmentId, caller(), precondition()))
 
 
 @app.get("/users/<userId>/busy")
@@ -196,7 +199,7 @@ def next_page_link(next_token: str | None) -> dict:
 
 @app.put("/calendars/<calendarId>/availability")
 def set_availability(calendarId: str) -> Response:
-    return versioned(200, bookings().set_rules(calendarId, request_body(), caller(), if_match()))
+    return versioned(200, bookings().set_rules(calendarId, request_body(), caller(), precondition()))
 
 
 @app.get("/calendars/<calendarId>/availability")

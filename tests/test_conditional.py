@@ -26,7 +26,8 @@ def test_every_answer_with_one_appointment_carries_its_etag(api):
     assert api.post(body=booking(), headers={"Idempotency-Key": "k"}).headers["ETag"] == '"1"'
 
 
-@pytest.mark.parametrize("stale", ['"1"', 'W/"1"', '"7"', "1", '"3", "4"'])
+@pytest.mark.parametrize("stale", ['"1"', 'W/"1"', '"7"', "1", '"3", "4"', 'W/"2"', '"02"', '"2', '2"', '"0"',
+                                   '"2-json"', '"2"x', '"' + "2" * 5000 + '"'])
 def test_a_change_with_an_if_match_that_names_another_version_is_412_and_changes_nothing(api, stale):
     appointment = created(api)
     path = f"/appointments/{appointment['appointmentId']}"
@@ -37,7 +38,7 @@ def test_a_change_with_an_if_match_that_names_another_version_is_412_and_changes
     assert api.get(path).body == current
 
 
-@pytest.mark.parametrize("tag", ['"2"', 'W/"2"', "*", '"1", "2"'])
+@pytest.mark.parametrize("tag", ['"2"', "*", '"1", "2"', '"2-ics"', ' "7" , "2" ', 'W/"2", "2"'])
 def test_a_change_with_a_matching_if_match_goes_through(api, tag):
     appointment = created(api)
     path = f"/appointments/{appointment['appointmentId']}"
@@ -94,3 +95,45 @@ def test_header_names_are_case_insensitive_as_http_2_clients_send_them_lowercase
     assert api.get(path, headers={"if-none-match": '"1"'}).status == 304
     assert api.patch(path, {"details": {"a": "b"}}, headers={"if-match": '"7"'}).status == 412
     assert api.get(path, headers={"accept": "text/calendar"}).headers["Content-Type"].startswith("text/calendar")
+
+
+def test_the_calendar_file_has_its_own_etag_and_if_none_match_answers_304_only_for_its_own(api):
+    path = f"/appointments/{created(api)['appointmentId']}"
+    calendar = {"Accept": "text/calendar"}
+    assert api.get(path, headers=calendar).headers["ETag"] == '"1-ics"'
+    assert api.get(path, headers={**calendar, "If-None-Match": '"1"'}).status == 200
+    assert api.get(path, headers={"If-None-Match": '"1-ics"'}).status == 200
+    assert api.get(path, headers={**calendar, "If-None-Match": '"1-ics"'}).status == 304
+    assert api.get(path, headers={"If-None-Match": 'W/"1"'}).status == 304  # If-None-Match compares weakly
+    assert api.patch(path, {"details": {"a": "b"}}, headers={"If-Match": '"1-ics"'}).status == 200
+
+
+@pytest.mark.parametrize("tag", ['W/"1"', '"01"', '"1', '"0"', "1", '"1-ics'])
+def test_availability_put_reads_if_match_as_every_other_route_does(api, tag):
+    path = "/calendars/dr-smith/availability"
+    api.request("PUT", path, {"timeZone": "UTC"})
+    refused = api.request("PUT", path, {"timeZone": "UTC", "bufferAfter": 5}, headers={"If-Match": tag})
+    assert (refused.status, refused.body["currentVersion"]) == (412, 1)
+    assert api.request("PUT", path, {"timeZone": "UTC", "bufferAfter": 5},
+                       headers={"If-Match": '"3", "1"'}).headers["ETag"] == '"2"'
+    assert api.get(path).body["bufferAfter"] == 5
+
+
+def test_if_none_match_star_on_availability_put_creates_only(api):
+    path = "/calendars/dr-smith/availability"
+    assert api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-None-Match": "*"}).status == 200
+    again = api.request("PUT", path, {"timeZone": "Europe/Berlin"}, headers={"If-None-Match": "*"})
+    assert (again.status, again.body["currentVersion"]) == (412, 1)
+    assert api.get(path).body["timeZone"] == "UTC"
+
+
+def test_availability_versions_never_repeat_after_a_delete(api):
+    path = "/calendars/dr-smith/availability"
+    assert api.request("PUT", path, {"timeZone": "UTC"}).body["version"] == 1
+    assert api.delete(path).status == 204
+    assert api.get(path).status == 404
+    assert api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-Match": '"1"'}).status == 412
+    assert api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-Match": "*"}).status == 412
+    assert api.request("PUT", path, {"timeZone": "UTC"}).body["version"] == 3
+    assert api.delete("/calendars/never-had-rules/availability").status == 204
+    assert api.request("PUT", "/calendars/never-had-rules/availability", {"timeZone": "UTC"}).body["version"] == 1

@@ -40,6 +40,15 @@ def test_a_number_of_more_than_9_digits_is_400_not_500(api, path, query, field):
     assert_error(api.get(path, query=query), 400, "ValidationError", field)
 
 
+def test_an_if_match_with_a_huge_version_is_412_not_500(api):
+    path = "/calendars/dr-smith/availability"
+    api.request("PUT", path, {"timeZone": "UTC"})
+    response = api.request("PUT", path, {"timeZone": "UTC"}, headers={"If-Match": f'"{HUGE}"'})
+    assert (response.status, response.body["currentVersion"]) == (412, 1)
+    created = api.post(body=booking()).body
+    assert api.delete(f"/appointments/{created['appointmentId']}", headers={"If-Match": f'"{HUGE}"'}).status == 412
+
+
 @pytest.mark.parametrize("clock", ["0\N{ARABIC-INDIC DIGIT NINE}:0\N{ARABIC-INDIC DIGIT ZERO}",
                                    "\N{FULLWIDTH DIGIT ZERO}9:00", "09:0\N{DEVANAGARI DIGIT ZERO}"])
 def test_opening_hours_take_ascii_digits_only(api, clock):

@@ -61,3 +61,23 @@ def test_rules_can_be_replaced_only_at_the_version_expected_ready_for_if_match(s
     with pytest.raises(StaleRead):
         store.put_rules("dr-smith", rules, expected_version=1)
     assert store.put_rules("dr-smith", rules).version == 3
+
+
+def test_a_booking_decided_on_rules_that_were_removed_and_set_again_fails_its_check(store, clock):
+    """Versions never repeat: a tombstone keeps the removed rules' version, so a booking in flight that
+    checked version 1 cannot commit against the rules set after a removal (version 3)."""
+    import pytest
+
+    from appointments.availability import parse_availability
+    from appointments.errors import StaleRead
+
+    store.put_rules("dr-smith", parse_availability({"timeZone": "UTC", "bufferAfter": 30}))
+    booking_read = store.read_calendars({"dr-smith": ["2026-12-01"]}, rules_of=["dr-smith"])
+    assert booking_read.rule_versions == {"dr-smith": 1}
+    store.delete_rules("dr-smith")
+    assert store.rules_state("dr-smith") == (None, 2)
+    assert store.put_rules("dr-smith", parse_availability({"timeZone": "UTC"})).version == 3
+    appointment = new_appointment(booking(participants=["dr-smith"]), appointment_id="a1", now=clock())
+    with pytest.raises(StaleRead):
+        store.commit(appointment, booking_read)
+    assert store.dynamodb.scan(TableName=store.table)["Items"] == []

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TypeVar
 
 from appointments.availability import (
     Availability,
@@ -47,15 +48,17 @@ from appointments.errors import (
     ValidationError,
 )
 from appointments.inputs import (
+    UNCONDITIONAL,
     AgendaQuery,
     ListQuery,
+    Precondition,
     SlotQuery,
     idempotent_appointment_id,
-    matches,
     request_fingerprint,
 )
 from appointments.store import AppointmentStore, CalendarSnapshot
 
+T = TypeVar("T")
 CALENDAR_ADMINS = "calendar-admins"  # the Cognito group that may manage any calendar
 _ANYONE, _CANDIDATE = "", "candidate"  # a slot asked for without userId: "any user with a free calendar"
 
@@ -122,7 +125,7 @@ class Bookings:
         self.max_attempts = max_attempts
         self.sleep = sleep
 
-    def _retrying(self, attempt: Callable[[], Appointment]) -> Appointment:
+    def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run read-decide-commit until it commits; back off with full jitter between tries."""
         for number in range(self.max_attempts):
             try:
@@ -167,12 +170,13 @@ class Bookings:
 
         return self._retrying(attempt), replayed
 
-    def change(self, appointment_id: str, body: Mapping, caller: Caller, if_match: str | None = None) -> Appointment:
-        """Reschedule or edit. With ``if_match``, only the version it names is changed: the transaction is
+    def change(self, appointment_id: str, body: Mapping, caller: Caller,
+               precondition: Precondition = UNCONDITIONAL) -> Appointment:
+        """Reschedule or edit. With an If-Match, only the version it names is changed: the transaction is
         conditioned on the version read, so a concurrent change makes this re-read and answer 412."""
         def attempt() -> Appointment:
             current = self._visible(appointment_id, caller)
-            _require_match(if_match, current.version)
+            _require(precondition, current.version)
             if not current.is_scheduled:
                 raise AppointmentCancelled("This appointment is cancelled and can no longer be changed; "
                                            "book a new one.")
@@ -201,10 +205,10 @@ class Bookings:
 
         return self._retrying(attempt)
 
-    def cancel(self, appointment_id: str, caller: Caller, if_match: str | None = None) -> Appointment:
+    def cancel(self, appointment_id: str, caller: Caller, precondition: Precondition = UNCONDITIONAL) -> Appointment:
         def attempt() -> Appointment:
             current = self._visible(appointment_id, caller)
-            _require_match(if_match, current.version)
+            _require(precondition, current.version)
             if not current.is_scheduled:
                 return current
             snapshot = self.store.read_calendars(dict.fromkeys(current.calendars, days_occupied(current.interval)))
@@ -241,22 +245,21 @@ class Bookings:
             raise NotFound(f"Calendar {calendar_id} has no availability rules: it is always open.")
         return rules
 
-    def set_rules(self, calendar_id: str, body: Mapping, caller: Caller, if_match: str | None = None) -> Availability:
+    def set_rules(self, calendar_id: str, body: Mapping, caller: Caller,
+                  precondition: Precondition = UNCONDITIONAL) -> Availability:
+        """Replace the rules. Under a precondition they are read first and written only at the version read,
+        so a concurrent change makes this read again and decide again."""
         caller.may_manage(validate_user_id(calendar_id, "calendarId"))
         rules = parse_availability(body)
-        if if_match is None:
+        if precondition == UNCONDITIONAL:
             return self.store.put_rules(calendar_id, rules)
-        expected = _version_named(if_match)
-        if expected is None:  # "*": whatever version is stored, but rules must exist
-            current = self.store.get_rules(calendar_id)
-            if current is None:
-                raise PreconditionFailed(0)
-            expected = current.version
-        try:
-            return self.store.put_rules(calendar_id, rules, expected_version=expected)
-        except StaleRead:
-            current = self.store.get_rules(calendar_id)
-            raise PreconditionFailed(current.version if current else 0) from None
+
+        def attempt() -> Availability:
+            current, version = self.store.rules_state(calendar_id)
+            _require(precondition, current.version if current else None)
+            return self.store.put_rules(calendar_id, rules, expected_version=version)
+
+        return self._retrying(attempt)
 
     def remove_rules(self, calendar_id: str, caller: Caller) -> None:
         caller.may_manage(validate_user_id(calendar_id, "calendarId"))
@@ -334,19 +337,10 @@ class Bookings:
         return decision
 
 
-def _require_match(if_match: str | None, version: int) -> None:
-    if if_match is not None and not matches(if_match, version):
-        raise PreconditionFailed(version)
-
-
-def _version_named(if_match: str) -> int | None:
-    """The version an If-Match names for a write that may create: ``*`` is any existing (None is not
-    that), a tag its number; anything else matches nothing (-1)."""
-    tag = if_match.strip().removeprefix("W/")
-    if tag == "*":
-        return None
-    digits = tag.strip('"')
-    return int(digits) if tag.startswith('"') and digits.isascii() and digits.isdigit() else -1
+def _require(precondition: Precondition, version: int | None) -> None:
+    """412 unless the request's If-Match and If-None-Match allow a write at ``version`` (None: none exists)."""
+    if not precondition.allows_write(version):
+        raise PreconditionFailed(version or 0)
 
 
 def _holding(snapshot: CalendarSnapshot, appointment_id: str) -> set[tuple[str, str]]:

@@ -160,17 +160,71 @@ def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", 
     return window
 
 
-def entity_tag(version: int) -> str:
-    return f'"{version}"'
+# -- versions and conditional requests (RFC 9110, 8.8.3 and 13.1) -----------------------------------
+
+JSON_REPRESENTATION, CALENDAR_REPRESENTATION = "", "ics"
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
+_VERSION_TAG = re.compile(r"([1-9][0-9]{0,8})(?:-(ics))?")
 
 
-def matches(header: str | None, version: int | None) -> bool:
-    """Whether an If-Match or If-None-Match header names ``version`` (RFC 9110: a list of tags, ``*`` for
-    any current one; weak tags compare by their value)."""
-    if header is None or version is None:
-        return False
-    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
-    return "*" in tags or entity_tag(version) in tags
+def entity_tag(version: int, representation: str = JSON_REPRESENTATION) -> str:
+    """The strong ETag of one version in one representation: ``"3"`` (JSON), ``"3-ics"`` (iCalendar)."""
+    return f'"{version}-{representation}"' if representation else f'"{version}"'
+
+
+def _tags(header: str) -> list[tuple[bool, int, str]] | None:
+    """(weak, version, representation) for each tag of an If-Match or If-None-Match list that names a
+    version of ours; None for ``*``. Tags that name nothing of ours, and a malformed list, match nothing."""
+    if header.strip() == "*":
+        return None
+    tags, position = [], 0
+    while position < len(header):
+        found = _ENTITY_TAG.match(header, position)
+        if not found or found.end() == position:
+            return []
+        position = found.end()
+        named = _VERSION_TAG.fullmatch(found.group(2))
+        if named:
+            tags.append((found.group(1) is not None, int(named.group(1)), named.group(2) or JSON_REPRESENTATION))
+    return tags
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """A request's ``If-Match`` and ``If-None-Match``, read the same way on every route.
+
+    ``If-Match`` compares strongly: a weak tag never matches, ``*`` matches any existing version, and
+    a write may name either representation's tag of a version. ``If-None-Match`` compares weakly.
+    """
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> Precondition:
+        return cls(headers.get("If-Match"), headers.get("If-None-Match"))
+
+    def allows_write(self, version: int | None) -> bool:
+        """Whether a write may change the resource now at ``version`` (None: it does not exist)."""
+        if self.if_match is not None:
+            tags = _tags(self.if_match)
+            if version is None or (tags is not None and not any(not weak and v == version for weak, v, _ in tags)):
+                return False
+        if self.if_none_match is not None:
+            tags = _tags(self.if_none_match)
+            if version is not None and (tags is None or any(v == version for _, v, _ in tags)):
+                return False
+        return True
+
+    def not_modified(self, version: int, representation: str = JSON_REPRESENTATION) -> bool:
+        """Whether a GET of ``version`` in ``representation`` answers 304."""
+        if self.if_none_match is None:
+            return False
+        tags = _tags(self.if_none_match)
+        return tags is None or (version, representation) in {(v, r) for _, v, r in tags}
+
+
+UNCONDITIONAL = Precondition()
 
 
 # -- content negotiation --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -68,16 +69,19 @@ class Bucket:
 @dataclass
 class CalendarSnapshot:
     """What one decision read: buckets by (calendar, day), the calendars' availability rules (None for
-    a calendar without), and the appointment asked for with them."""
+    a calendar without), the appointment asked for with them, and the version of each rules item (0
+    when there is none; a removed one keeps its version, so versions never repeat)."""
 
     buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
     rules: dict[str, Availability | None] = field(default_factory=dict)
     appointment: Appointment | None = None
+    rule_versions: dict[str, int] = field(default_factory=dict)
 
     def keeping(self, keys: Iterable[tuple[str, str]]) -> CalendarSnapshot:
         """Only the buckets a decision rests on (a read may fetch more than it needs); the rules stay."""
         wanted = set(keys)
-        return CalendarSnapshot({k: b for k, b in self.buckets.items() if k in wanted}, self.rules, self.appointment)
+        return CalendarSnapshot({k: b for k, b in self.buckets.items() if k in wanted}, self.rules, self.appointment,
+                                self.rule_versions)
 
     def slots_by_calendar(self) -> dict[str, list[Slot]]:
         found: dict[str, list[Slot]] = {}
@@ -86,8 +90,11 @@ class CalendarSnapshot:
         return found
 
 
-def rules_from_item(item: dict) -> Availability:
+def rules_from_item(item: dict) -> Availability | None:
+    """The rules of a rules item; None for the tombstone a removal leaves (it keeps only the version)."""
     values = _from_item(item)
+    if "rules" not in values:
+        return None
     return parse_availability(json.loads(values["rules"]), version=int(values["version"]))
 
 
@@ -166,7 +173,8 @@ class AppointmentStore:
         back empty, at version 0."""
         keys = sorted({(calendar_id, day) for calendar_id, wanted in days.items() for day in wanted})
         rules_of = sorted(set(rules_of))
-        snapshot = CalendarSnapshot({key: Bucket(*key) for key in keys}, dict.fromkeys(rules_of))
+        snapshot = CalendarSnapshot({key: Bucket(*key) for key in keys}, dict.fromkeys(rules_of),
+                                    rule_versions=dict.fromkeys(rules_of, 0))
         wanted = [*keys, *((calendar_id, RULES) for calendar_id in rules_of)]
         requests = [{self.table: {"Keys": [_to_item({"appointmentId": appointment_id})], "ConsistentRead": True}}
                     if appointment_id else {}]
@@ -181,6 +189,7 @@ class AppointmentStore:
                     snapshot.appointment = appointment_from_item(item)
                 elif item["day"]["S"] == RULES:
                     snapshot.rules[item["userId"]["S"]] = rules_from_item(item)
+                    snapshot.rule_versions[item["userId"]["S"]] = int(item["version"]["N"])
                 else:
                     bucket = bucket_from_item(item)
                     snapshot.buckets[(bucket.calendar_id, bucket.day)] = bucket
@@ -222,8 +231,8 @@ class AppointmentStore:
                 if slot.blocks.touches_day(bucket.day):
                     wanted[new.appointment_id] = slot
             items.append(self._bucket_write(bucket, wanted) if wanted != bucket.slots else self._bucket_check(bucket))
-        for calendar_id, rules in snapshot.rules.items():
-            items.append(self._bucket_check(Bucket(calendar_id, RULES, rules.version if rules else 0)))
+        for calendar_id in snapshot.rules:
+            items.append(self._bucket_check(Bucket(calendar_id, RULES, snapshot.rule_versions.get(calendar_id, 0))))
         if len(items) > TRANSACTION_ACTIONS:
             raise ValidationError(f"This change touches {len(items) - 1} calendar days at once, more than one "
                                   "transaction holds; move the appointment in smaller steps, or cancel it and book "
@@ -249,15 +258,20 @@ class AppointmentStore:
 
     # -- availability ---------------------------------------------------------------------------
     def get_rules(self, calendar_id: str) -> Availability | None:
-        response = self.dynamodb.get_item(TableName=self.calendar, Key=_to_item({"userId": calendar_id, "day": RULES}),
-                                          ConsistentRead=True)
-        return rules_from_item(response["Item"]) if "Item" in response else None
+        return self.rules_state(calendar_id)[0]
+
+    def rules_state(self, calendar_id: str) -> tuple[Availability | None, int]:
+        """A calendar's rules (None if it has none) and its rules item's version (0 if there never were any)."""
+        response = self._retried(self.dynamodb.get_item, TableName=self.calendar,
+                                 Key=_to_item({"userId": calendar_id, "day": RULES}), ConsistentRead=True)
+        item = response.get("Item")
+        return (rules_from_item(item), int(item["version"]["N"])) if item else (None, 0)
 
     def put_rules(self, calendar_id: str, rules: Availability, expected_version: int | None = None) -> Availability:
         """Replace a calendar's rules; the version goes up by one. Returns the rules as stored.
 
-        With ``expected_version`` (an If-Match), the write happens only if the stored rules are at that
-        version (0: there are none), else StaleRead."""
+        With ``expected_version``, the write happens only if the rules item is at that version (0: there
+        never was one), else StaleRead."""
         stored = {k: v for k, v in rules.to_api().items() if k != "version"}
         condition = {}
         if expected_version is not None:
@@ -281,8 +295,15 @@ class AppointmentStore:
         return self.read_calendars({}, rules_of=calendar_ids).rules
 
     def delete_rules(self, calendar_id: str) -> None:
-        self._retried(self.dynamodb.delete_item, TableName=self.calendar,
-                      Key=_to_item({"userId": calendar_id, "day": RULES}))
+        """Remove the rules, keeping a tombstone one version on: a booking that checked the old version then
+        fails its check, and the next rules continue from there."""
+        with contextlib.suppress(self.dynamodb.exceptions.ConditionalCheckFailedException):  # no rules to remove
+            self._retried(self.dynamodb.update_item, TableName=self.calendar,
+                          Key=_to_item({"userId": calendar_id, "day": RULES}),
+                          UpdateExpression="SET #version = #version + :one REMOVE #rules",
+                          ConditionExpression="attribute_exists(#rules)",
+                          ExpressionAttributeNames={"#rules": "rules", "#version": "version"},
+                          ExpressionAttributeValues=_to_item({":one": 1}))
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
         if previous is None:
