@@ -261,6 +261,14 @@ def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_wr
                                                                   "https://example.com/hooks/appointments")
     assert target["DeadLetterConfig"]["Arn"].endswith(":appointments-webhook-dlq")
     assert target["RoleArn"].endswith(":role/AppointmentsWebhook-us-east-1")
+    # The dead-letter queue takes messages from EventBridge for this rule only (no confused deputy).
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName="appointments-webhook-dlq")["QueueUrl"]
+    [statement] = json.loads(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])
+                             ["Attributes"]["Policy"])["Statement"]
+    rule = events.describe_rule(Name="appointments-to-webhook", EventBusName=bus)["Arn"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
 
 
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):
