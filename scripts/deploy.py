@@ -6,8 +6,11 @@ Configuration comes from the environment, so ``make deploy`` and the local emula
   ENV               EnvironmentSuffix, default dev
   REGION            default $AWS_REGION, else us-east-1
   CODE_BUCKET       artifacts bucket, default appointment-scheduler-artifacts-<account>-<region>
-  PARAMETERS        extra template parameters, "Key=Value Key=Value" (RetainData defaults to true
-                    only for ENV=prod, so `make destroy` removes a dev stack's tables)
+  PARAMETERS        template parameters, "Key=Value Key=Value". On create, the others take their
+                    template defaults, and RetainData is true only for ENV=prod (so `make destroy`
+                    removes a dev stack's tables). On update, every parameter not given keeps the
+                    stack's value (UsePreviousValue), RetainData included: a redeploy never resets
+                    AuthMode, an alarm e-mail or a prod stack's RetainData.
   AWS_ENDPOINT_URL  honoured by boto3 itself; point it at a moto server to deploy locally
 
 Deploy builds the zip (scripts/package.py), creates the bucket if needed, uploads the zip and the
@@ -154,25 +157,22 @@ class Deployer:
         self.ensure_bucket(bucket)
         self.upload(built.path, bucket, built.s3_key)
         url = self.upload_template(bucket)
-        parameters = {"EnvironmentSuffix": self.config.env, "CodeBucket": bucket, "CodeKey": built.s3_key,
-                      # Production keeps its tables when the stack goes; other stacks clean up fully.
-                      "RetainData": "true" if self.config.env == "prod" else "false",
-                      **self.config.parameters}
-        request = {
-            "StackName": self.config.stack_name,
-            "TemplateURL": url,
-            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-            "Capabilities": ["CAPABILITY_NAMED_IAM"],
-        }
         status = self.stack_status()
         if status == "ROLLBACK_COMPLETE":
             raise DeployError(f"stack {self.config.stack_name} is in ROLLBACK_COMPLETE from a failed "
                               "create; run `make destroy` and deploy again.")
+        current = None if status is None else self.current_parameters()
+        request = {
+            "StackName": self.config.stack_name,
+            "TemplateURL": url,
+            "Parameters": self.parameters(bucket, built.s3_key, current),
+            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+        }
         since = time.time() - 1
         if status is None:
             self.out(f"creating stack {self.config.stack_name}")
             self.cfn.create_stack(**request, OnFailure="ROLLBACK")
-        elif self.is_unchanged(request):
+        elif self.is_unchanged(request, current):
             self.out("no changes: the stack is up to date")
             return self.outputs()
         else:
@@ -203,11 +203,46 @@ class Deployer:
         self.out(f"published API deployment {deployment['id']} to stage {STAGE}")
         return deployment["id"]
 
-    def is_unchanged(self, request: dict) -> bool:
+    def current_parameters(self) -> dict[str, str]:
+        stack = self.cfn.describe_stacks(StackName=self.config.stack_name)["Stacks"][0]
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+    def parameters(self, bucket: str, code_key: str, current: dict[str, str] | None) -> list[dict]:
+        """The stack's parameters: for a create (``current`` None) the values given, the others taking their
+        template defaults; for an update the values given and, for every other parameter the stack has, its
+        current value (UsePreviousValue). Without that, CloudFormation would reset each parameter left out
+        to its default: a plain redeploy would turn AuthMode=COGNITO back into AWS_IAM.
+
+        RetainData is computed from ENV at create time only. An update keeps the stack's value unless
+        PARAMETERS names it, so a prod stack never loses its tables' protection by a deploy with another
+        ENV, and a dev stack someone chose to retain stays retained.
+        """
+        given = {"EnvironmentSuffix": self.config.env, "CodeBucket": bucket, "CodeKey": code_key}
+        if current is None:
+            # Production keeps its tables when the stack goes; other stacks clean up fully.
+            given["RetainData"] = "true" if self.config.env == "prod" else "false"
+        given |= self.config.parameters
+        if current is None:
+            return [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
+        suffix = current.get("EnvironmentSuffix")
+        if suffix is not None and suffix != given["EnvironmentSuffix"]:
+            raise DeployError(
+                f"stack {self.config.stack_name} was deployed with EnvironmentSuffix={suffix}; ENV="
+                f"{given['EnvironmentSuffix']} would rename, and so replace, every resource, its tables included. "
+                f"Deploy it with ENV={suffix}, or choose another STACK_NAME for a new stack.")
+        # Only parameters the new template declares: CloudFormation refuses others. A parameter new to the
+        # template is not in the stack yet, so it takes its default.
+        declared = json.loads(TEMPLATE.read_text()).get("Parameters", {})
+        kept = [k for k in declared if k in current and k not in given]
+        return ([{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
+                + [{"ParameterKey": k, "UsePreviousValue": True} for k in kept])
+
+    def is_unchanged(self, request: dict, current: dict[str, str]) -> bool:
         """True when the stack already runs this template with these parameters.
 
         CloudFormation answers "No updates are to be performed" itself, but moto does not, so the
-        comparison is made here and an unchanged deploy costs no update on either.
+        comparison is made here and an unchanged deploy costs no update on either. A parameter kept with
+        UsePreviousValue is the stack's current value, so only the values given are compared.
         """
         name = self.config.stack_name
         deployed = self.cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
@@ -215,10 +250,8 @@ class Deployer:
         if isinstance(deployed, dict):  # boto3 decodes JSON template bodies
             deployed = json.dumps(deployed, sort_keys=True)
             proposed = json.dumps(json.loads(proposed), sort_keys=True)
-        stack = self.cfn.describe_stacks(StackName=name)["Stacks"][0]
-        current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
-        wanted = {p["ParameterKey"]: p["ParameterValue"] for p in request["Parameters"]}
-        return deployed == proposed and all(current.get(k) == v for k, v in wanted.items())
+        given = {p["ParameterKey"]: p["ParameterValue"] for p in request["Parameters"] if "ParameterValue" in p}
+        return deployed == proposed and all(current.get(k) == v for k, v in given.items())
 
     def destroy(self) -> None:
         if self.stack_status() is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -21,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 import deploy
 import package
-from conftest import ROOT
+from conftest import ROOT, MotoServer, free_port
 
 
 def test_package_builds_are_byte_identical(tmp_path):
@@ -39,6 +40,7 @@ def test_package_holds_the_handlers_and_powertools_but_not_boto3(tmp_path):
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
     assert any(n.startswith("tzdata/") for n in names)
     assert any(n.startswith("icalendar/") for n in names)
+    assert {"dateutil/parser/__init__.py", "six.py"} <= set(names)  # icalendar's own dependencies
     assert not any(n.split("/")[0] in ("boto3", "botocore", "s3transfer") for n in names)
 
 
@@ -60,7 +62,9 @@ def test_package_carries_bytecode_for_every_module_and_python_loads_it_without_c
     assert result.stdout.strip() == "False"
 
 
-RUNTIME_PROVIDES = {"boto3", "botocore", "jmespath", "s3transfer", "python-dateutil", "six", "urllib3"}
+# What the python3.13 runtime ships for boto3 itself. python-dateutil and six come with it too, but only as
+# botocore's dependencies: icalendar imports dateutil, so the zip bundles both rather than rely on that.
+RUNTIME_PROVIDES = {"boto3", "botocore", "jmespath", "s3transfer", "urllib3"}
 
 
 def test_every_dependency_of_what_the_zip_bundles_is_bundled_or_comes_with_the_runtime():
@@ -135,6 +139,47 @@ def test_deploy_into_a_moto_server_creates_the_stack_and_a_second_deploy_is_a_no
     assert not {"AppointmentsTable-ci", "CalendarTable-ci"} & set(boto3.client("dynamodb").list_tables()["TableNames"])
 
 
+@pytest.fixture
+def moto_server_keeping_previous_values(moto_server_env, monkeypatch):
+    """A moto server whose UpdateStack keeps a parameter with UsePreviousValue as CloudFormation does, also one
+    that took its default at create time (tests/motoserver_previous_values.py); boto3 and children point at it."""
+    moto_server_env()  # the fake credentials and region; its server is left unused
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "motoserver_previous_values.py"),
+                                "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    server = MotoServer(process.stdout.readline().split()[-1], process)
+    try:
+        assert server.url == f"http://127.0.0.1:{port}", "the moto server did not start"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        yield server
+    finally:
+        server.stop()
+
+
+def stack_parameters(stack_name: str) -> dict[str, str]:
+    stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+@pytest.mark.slow
+def test_a_deploy_without_parameters_keeps_those_the_stack_was_deployed_with(moto_server_keeping_previous_values):
+    env = {**os.environ, "ENV": "ci", "STACK_NAME": "appointments-keep", "POLL_SECONDS": "0.1"}
+    first = run_deploy("deploy", {**env, "PARAMETERS": "AuthMode=NONE ThrottlingRateLimit=7"})
+    assert first.returncode == 0, first.stderr
+    created = stack_parameters("appointments-keep")
+    assert (created["AuthMode"], created["ThrottlingRateLimit"]) == ("NONE", "7")
+
+    # A plain `make deploy` that changes something (here the code's bucket, as a code change changes its key).
+    again = run_deploy("deploy", {**env, "CODE_BUCKET": "appointments-keep-code"})
+    assert again.returncode == 0, again.stderr
+    assert "UPDATE_COMPLETE" in again.stdout
+    updated = stack_parameters("appointments-keep")
+    assert updated["CodeBucket"] == "appointments-keep-code"
+    assert (updated["AuthMode"], updated["ThrottlingRateLimit"]) == ("NONE", "7")
+    assert {k: v for k, v in updated.items() if k != "CodeBucket"} == {
+        k: v for k, v in created.items() if k != "CodeBucket"}
+
+
 def stage_deployment(api_id: str) -> str:
     return boto3.client("apigateway").get_stage(restApiId=api_id, stageName="prod")["deploymentId"]
 
@@ -146,8 +191,8 @@ def method_authorization(api_id: str) -> str:
 
 
 @pytest.mark.slow
-def test_a_stack_update_that_changes_the_api_publishes_a_new_deployment_to_the_stage(moto_server_env):
-    moto_server_env()
+def test_a_stack_update_that_changes_the_api_publishes_a_new_deployment_to_the_stage(
+        moto_server_keeping_previous_values):
     env = {**os.environ, "ENV": "ci", "STACK_NAME": "appointments-update", "POLL_SECONDS": "0.1"}
     assert run_deploy("deploy", env).returncode == 0
     stack = boto3.client("cloudformation").describe_stacks(StackName="appointments-update")["Stacks"][0]
@@ -180,13 +225,13 @@ def readme_blocks(section: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_written(moto_server_env, tmp_path):
+def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_written(
+        moto_server_keeping_previous_values, tmp_path):
     """Every command of "With the AWS CLI only" and "Sending events to a webhook", run as written by the
-    AWS CLI against a moto server."""
+    AWS CLI against a moto server (one that keeps UsePreviousValue parameters as CloudFormation does)."""
     aws = ROOT / ".venv-awscli" / "bin" / "aws"
     if not aws.exists():
         pytest.fail("the AWS CLI is missing: run `make install` (make test does it)")
-    moto_server_env()
     create, update = readme_blocks("With the AWS CLI only")
     [webhook] = readme_blocks("Sending events to a webhook")
     env = {**os.environ, "PATH": f"{aws.parent}:{os.environ['PATH']}", "AWS_PAGER": ""}
@@ -202,7 +247,10 @@ def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_wr
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     stack = boto3.client("cloudformation").describe_stacks(StackName="appointment-scheduler-dev")["Stacks"][0]
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
-    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["AlarmEmail"] == "ops@example.com"
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["AlarmEmail"] == "ops@example.com"
+    # What the update did not name is kept, not reset to the template's default.
+    assert parameters["CodeBucket"] == "appointment-scheduler-artifacts-123456789012-us-east-1"
     api_id = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["ApiId"]
     deployments = boto3.client("apigateway").get_deployments(restApiId=api_id)["items"]
     assert stage_deployment(api_id) == max(deployments, key=lambda d: d["createdDate"])["id"]
@@ -216,6 +264,14 @@ def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_wr
                                                                   "https://example.com/hooks/appointments")
     assert target["DeadLetterConfig"]["Arn"].endswith(":appointments-webhook-dlq")
     assert target["RoleArn"].endswith(":role/AppointmentsWebhook-us-east-1")
+    # The dead-letter queue takes messages from EventBridge for this rule only (no confused deputy).
+    sqs = boto3.client("sqs")
+    queue = sqs.get_queue_url(QueueName="appointments-webhook-dlq")["QueueUrl"]
+    [statement] = json.loads(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])
+                             ["Attributes"]["Policy"])["Statement"]
+    rule = events.describe_rule(Name="appointments-to-webhook", EventBusName=bus)["Arn"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
 
 
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):
@@ -274,3 +330,44 @@ def test_config_reads_stack_env_region_and_extra_parameters():
                                              "PARAMETERS": "ReservedConcurrency=20 ApiLoggingLevel=ERROR"})
     assert (config.stack_name, config.env, config.region) == ("appointment-scheduler-prod", "prod", "eu-west-1")
     assert config.parameters == {"ReservedConcurrency": "20", "ApiLoggingLevel": "ERROR"}
+
+
+def parameters_sent(config: deploy.Config, current: dict | None) -> dict:
+    deployer = deployer_with()
+    deployer.config = config
+    return {p["ParameterKey"]: p.get("ParameterValue", "(kept)")
+            for p in deployer.parameters("code-bucket", "lambda/new.zip", current)}
+
+
+DECLARED = set(json.loads(deploy.TEMPLATE.read_text())["Parameters"])
+
+
+def test_a_create_sends_what_is_given_and_retains_data_only_for_prod():
+    assert parameters_sent(deploy.Config(env="dev", parameters={"AuthMode": "NONE"}), None) == {
+        "EnvironmentSuffix": "dev", "CodeBucket": "code-bucket", "CodeKey": "lambda/new.zip", "RetainData": "false",
+        "AuthMode": "NONE"}
+    assert parameters_sent(deploy.Config(env="prod"), None)["RetainData"] == "true"
+
+
+def test_an_update_keeps_every_parameter_not_given_retain_data_included():
+    current = {name: "previous" for name in DECLARED} | {"EnvironmentSuffix": "prod", "RetainData": "true"}
+    sent = parameters_sent(deploy.Config(env="prod", parameters={"ThrottlingRateLimit": "7"}), current)
+    assert sent == {name: "(kept)" for name in DECLARED} | {
+        "EnvironmentSuffix": "prod", "CodeBucket": "code-bucket", "CodeKey": "lambda/new.zip",
+        "ThrottlingRateLimit": "7"}
+    assert parameters_sent(deploy.Config(env="prod", parameters={"RetainData": "false"}), current)["RetainData"] \
+        == "false"
+
+
+def test_an_update_keeps_only_what_both_the_stack_and_the_template_have():
+    current = {"EnvironmentSuffix": "dev", "CodeBucket": "b", "CodeKey": "k", "AuthMode": "COGNITO",
+               "RemovedFromTheTemplate": "x"}
+    sent = parameters_sent(deploy.Config(env="dev"), current)
+    assert sent["AuthMode"] == "(kept)"
+    assert "RemovedFromTheTemplate" not in sent  # CloudFormation refuses a parameter the template lacks
+    assert "AlarmEmail" not in sent  # new to the stack: it takes its default
+
+
+def test_an_update_with_another_env_is_refused_as_it_would_replace_every_resource():
+    with pytest.raises(deploy.DeployError, match=r"EnvironmentSuffix=prod; ENV=dev would rename"):
+        parameters_sent(deploy.Config(env="dev"), {"EnvironmentSuffix": "prod", "RetainData": "true"})

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import event_publisher
+import republish_events
 from appointments.adapters import EventBus
 from appointments.bookings import Caller
 from appointments.domain import MAX_DETAILS_BYTES, UTC, Appointment, Interval
@@ -26,7 +27,7 @@ from appointments.events import (
 )
 from appointments.settings import PublisherSettings
 from appointments.wiring import build_bookings, build_publishing
-from conftest import API_SETTINGS, ENV, TEMPLATE, resolve
+from conftest import API_SETTINGS, ENV, TEMPLATE, Flaky, resolve
 from local_aws import StreamPump
 from proxy_events import LambdaContext
 from republish_events import republish
@@ -296,13 +297,116 @@ def left_in(url: str) -> int:
     return sum(int(v) for v in attributes["Attributes"].values())
 
 
+class Queue:
+    """The real SQS client, polled as SQS answers: a short poll (no WaitTimeSeconds) samples some of its servers,
+    and the first ``short_polls_missing`` of them find none of the messages the queue holds; a long poll asks
+    every server. moto keeps every message in one place, so its answer without waiting is a long poll's."""
+
+    def __init__(self, client, short_polls_missing: int = 0):
+        self._client, self.short_polls_missing = client, short_polls_missing
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def receive_message(self, **request) -> dict:
+        if not request.get("WaitTimeSeconds"):
+            if self.short_polls_missing:
+                self.short_polls_missing -= 1
+                return {}
+            return self._client.receive_message(**request)
+        return self._client.receive_message(**{**request, "WaitTimeSeconds": 0})
+
+
+class EmptyPagesFirst:
+    """The real streams client, whose shard answers ``empty`` empty GetRecords pages (with an iterator to go
+    on from) before its records, as a DynamoDB stream may."""
+
+    def __init__(self, client, empty: int):
+        self._client, self.empty, self.calls = client, empty, 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def get_records(self, ShardIterator: str, **request) -> dict:
+        self.calls += 1
+        if self.calls <= self.empty:
+            return {"Records": [], "NextShardIterator": ShardIterator}
+        return self._client.get_records(ShardIterator=ShardIterator, **request)
+
+
+def republish_from(stack, records: list[dict], streams=None, sqs=None, **options) -> tuple[bool, list[str], str]:
+    """Dead-letter ``records`` as one batch, run the republisher; (done, what it said, the queue)."""
+    url = dead_letter_queue(stack, records)
+    said: list[str] = []
+    done = republish(sqs or Queue(boto3.client("sqs")), streams or boto3.client("dynamodbstreams"),
+                     build_publishing(boto3.client("events"), PublisherSettings(BUS)), url, said.append, **options)
+    return done, said, url
+
+
+def test_a_short_poll_that_finds_nothing_does_not_end_the_run(stack, bus):
+    bookings, pump = stack
+    booked = book(bookings, "alice")
+    done, said, url = republish_from(stack, pump.poll(), sqs=Queue(boto3.client("sqs"), short_polls_missing=1))
+    assert done, said
+    assert left_in(url) == 0
+    assert [e["detail"]["eventId"] for e in bus.received()] == [f"{booked.appointment_id}:1"]
+
+
+def test_empty_stream_pages_before_the_records_are_followed_to_the_batch(stack, bus):
+    bookings, pump = stack
+    booked = [book(bookings, user, day=n + 1) for n, user in enumerate(("alice", "bob"))]
+    streams = EmptyPagesFirst(boto3.client("dynamodbstreams"), empty=3)
+    done, said, _ = republish_from(stack, pump.poll(), streams=streams)
+    assert done, said
+    assert streams.calls == 4
+    assert [e["detail"]["eventId"] for e in bus.received()] == [f"{a.appointment_id}:1" for a in booked]
+
+
+def test_a_shard_that_only_answers_empty_pages_is_given_up_after_a_bounded_number(stack, bus):
+    bookings, pump = stack
+    book(bookings, "alice")
+    streams = EmptyPagesFirst(boto3.client("dynamodbstreams"), empty=10**6)
+    pauses: list[float] = []
+    done, said, url = republish_from(stack, pump.poll(), streams=streams, sleep=pauses.append)
+    assert not done
+    assert streams.calls == republish_events.MAX_PAGES
+    assert "within 100 pages" in said[0]
+    assert "left in the queue" in said[0]
+    assert left_in(url) == 1
+    assert bus.received() == []
+
+
+def test_a_third_reader_backs_off_when_the_shard_is_busy_and_then_reads(stack, bus):
+    bookings, pump = stack
+    booked = book(bookings, "alice")
+    streams = Flaky(boto3.client("dynamodbstreams"), "get_records", times=2, code="LimitExceededException")
+    done, said, _ = republish_from(stack, pump.poll(), streams=streams)
+    assert done, said
+    assert streams.calls == 3
+    assert [e["detail"]["eventId"] for e in bus.received()] == [f"{booked.appointment_id}:1"]
+
+
+def test_a_shard_that_stays_busy_leaves_the_message_after_bounded_jittered_backoff(stack, bus):
+    bookings, pump = stack
+    book(bookings, "alice")
+    streams = Flaky(boto3.client("dynamodbstreams"), "get_shard_iterator", times=10**6,
+                    code="LimitExceededException")
+    pauses: list[float] = []
+    done, said, url = republish_from(stack, pump.poll(), streams=streams, sleep=pauses.append)
+    assert not done
+    assert len(pauses) == republish_events.THROTTLED_RETRIES
+    assert all(0 <= p <= min(10.0, 0.2 * 2 ** n) for n, p in enumerate(pauses))
+    assert "LimitExceededException" in said[0]
+    assert left_in(url) == 1
+
+
 def test_a_dead_lettered_batch_is_republished_from_the_stream_and_its_message_deleted(stack, bus):
     bookings, pump = stack
     booked = [book(bookings, user, day=n + 1) for n, user in enumerate(("alice", "bob", "carol"))]
     book(bookings, "dave", day=9)  # after the batch: not republished
     url = dead_letter_queue(stack, pump.poll()[:3])
     said = []
-    done = republish(boto3.client("sqs"), boto3.client("dynamodbstreams"),
+    done = republish(Queue(boto3.client("sqs")), boto3.client("dynamodbstreams"),
                      build_publishing(boto3.client("events"), PublisherSettings(BUS)), url, said.append)
     assert done, said
     assert [e["detail"]["eventId"] for e in bus.received()] == [f"{a.appointment_id}:1" for a in booked]
@@ -321,8 +425,9 @@ def test_a_batch_that_cannot_be_republished_stays_in_the_queue(stack, bus, case)
     url = dead_letter_queue(stack, records, **elsewhere)
     client = Counting(boto3.client("events"), fail_calls={0})
     said = []
-    done = republish(boto3.client("sqs"), boto3.client("dynamodbstreams"),
-                     build_publishing(client, PublisherSettings(BUS)), url, said.append)
+    done = republish(Queue(boto3.client("sqs")), boto3.client("dynamodbstreams"),
+                     build_publishing(client, PublisherSettings(BUS)), url, said.append,
+                     sleep=lambda _: None)  # past the newest record, moto pages empty until the bound
     assert not done
     assert "left in the queue" in said[0]
     assert left_in(url) == 1

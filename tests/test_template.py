@@ -132,6 +132,40 @@ def test_reserved_concurrency_is_opt_in():
     assert TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"] == -1
 
 
+def rules_refusing(parameters: dict[str, str]) -> list[str]:
+    """The AssertDescription of every template rule these parameter values break, evaluated as CloudFormation
+    does before it changes anything (parameter values are strings there); defaults fill what is not given."""
+    values = {name: str(p.get("Default", "")) for name, p in TEMPLATE["Parameters"].items()} | parameters
+
+    def evaluate(expression):
+        if not isinstance(expression, dict):
+            return expression
+        [(function, arguments)] = expression.items()
+        if function == "Ref":
+            return values[arguments]
+        arguments = [evaluate(a) for a in arguments]
+        operations = {"Fn::Equals": lambda a, b: str(a) == str(b), "Fn::Not": lambda a: not a,
+                      "Fn::And": lambda *a: all(a), "Fn::Or": lambda *a: any(a), "Fn::Contains": lambda a, b: b in a}
+        return operations[function](*arguments)  # any other function: KeyError, not a silent pass
+
+    return [assertion["AssertDescription"] for rule in TEMPLATE["Rules"].values()
+            if evaluate(rule.get("RuleCondition", True)) for assertion in rule["Assertions"]
+            if not evaluate(assertion["Assert"])]
+
+
+def test_reserved_concurrency_zero_is_refused_as_it_would_turn_the_api_off():
+    [refusal] = rules_refusing({"ReservedConcurrency": "0"})
+    assert "turn the API off" in refusal
+    assert "put-function-concurrency" in refusal  # the deliberate kill switch, kept out of the stack's parameters
+    assert rules_refusing({"ReservedConcurrency": "-1"}) == rules_refusing({"ReservedConcurrency": "20"}) == []
+    assert "0 is refused" in TEMPLATE["Parameters"]["ReservedConcurrency"]["Description"]
+
+
+def test_cognito_needs_a_user_pool():
+    assert rules_refusing({"AuthMode": "COGNITO"}) == ["AuthMode COGNITO needs UserPoolArn"]
+    assert rules_refusing({"AuthMode": "COGNITO", "UserPoolArn": "arn:aws:cognito-idp:x"}) == []
+
+
 def test_no_eventbridge_rule_permissions_remain():
     text = json.dumps(TEMPLATE)
     assert not re.search(r'"events:[A-Za-z]*Rule', text)
