@@ -35,8 +35,9 @@ USER_INDEX = "AppointmentsTable/index/UserAppointmentsIndex"
 CODE_CALLS: dict[str, dict[str, set[str]]] = {
     "ConflictDetectorFunction": {
         "AppointmentsTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-        # DeleteItem: a bucket left empty, and removed rules; ConditionCheckItem: unchanged buckets and rules in
-        # a transaction; Query: a calendar's buckets over a window (busy, agenda, slots).
+        # DeleteItem: a bucket left empty (in a transaction); UpdateItem: rules set, and removed (a tombstone
+        # keeps their version); ConditionCheckItem: unchanged buckets and rules in a transaction; Query: a
+        # calendar's buckets over a window (busy, agenda, slots).
         "CalendarTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                           "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"},
         USER_INDEX: {"dynamodb:Query"},
@@ -128,6 +129,7 @@ def test_each_role_grants_exactly_what_its_functions_code_calls(function):
 CLIENTS = {"dynamodb": "dynamodb", "sns": "sns", "scheduler": "scheduler", "events": "events"}
 TRANSACTION_ITEMS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+CLIENT_ATTRIBUTES = {"exceptions", "meta"}  # what a client has besides its operations
 ALWAYS_RUN = {"__init__", "__post_init__", "__call__", "__enter__", "__exit__"}
 
 
@@ -192,9 +194,11 @@ class Reach:
                 self.names.add(sub.id)
             elif isinstance(sub, ast.Attribute):
                 self.names.add(sub.attr)
-            if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
-                    and isinstance(sub.func.value, ast.Attribute) and sub.func.value.attr in CLIENTS):
-                self.calls.add((CLIENTS[sub.func.value.attr], sub.func.attr))
+            # ``self.dynamodb.get_item(...)``, or the method handed on: ``self._retried(self.dynamodb.get_item, ...)``
+            if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Attribute) and sub.value.attr in CLIENTS
+                    and isinstance(sub.value.value, ast.Name) and sub.value.value.id == "self"
+                    and sub.attr not in CLIENT_ATTRIBUTES):
+                self.calls.add((CLIENTS[sub.value.attr], sub.attr))
             if isinstance(sub, ast.Dict):
                 self.transaction_items |= {k.value for k in sub.keys
                                            if isinstance(k, ast.Constant) and k.value in TRANSACTION_ITEMS}
