@@ -233,3 +233,16 @@ def test_with_cognito_only_the_owner_or_an_admin_sets_the_rules(as_user, sub, gr
 def test_with_cognito_a_private_calendars_slots_are_its_owners(as_user):
     assert as_user("room-9").get("/calendars/room-9/slots", query=WINDOW + "&duration=60").status == 200
     assert as_user("alice").get("/calendars/room-9/slots", query=WINDOW + "&duration=60").status == 403
+
+
+def test_a_conflict_caused_only_by_a_buffer_says_so_and_names_the_buffer(api):
+    put_rules(api, bufferBefore=5, bufferAfter=10)
+    assert book(api).status == 201  # 09:00-10:00 on dr-smith
+    response = book(api, user="bob", start="2026-12-01T10:05:00Z", end="2026-12-01T10:35:00Z")
+    assert (response.status, response.error) == (409, "Conflict")
+    assert response.body["conflicts"] == [{"calendarId": "dr-smith", "startTime": "2026-12-01T09:00:00Z",
+                                           "endTime": "2026-12-01T10:00:00Z"}]
+    assert "do not overlap yours" in response.body["message"]
+    assert "5 minutes before and 10 after" in response.body["message"]
+    direct = book(api, user="carol", start="2026-12-01T09:30:00Z", end="2026-12-01T10:00:00Z")
+    assert "buffer" not in direct.body["message"]

@@ -332,9 +332,22 @@ class Bookings:
         if decision.conflicts:
             calendars = ", ".join(dict.fromkeys(c.calendar_id for c in decision.conflicts))
             raise Conflict(f"The time overlaps scheduled appointments on {calendars}; pick a free time (see GET "
-                           "/calendars/{calendarId}/slots).",
+                           f"/calendars/{{calendarId}}/slots).{_buffer_note(appointment, decision, snapshot.rules)}",
                            conflicts=[c.to_api(appointment.user_id) for c in decision.conflicts])
         return decision
+
+
+def _buffer_note(appointment: Appointment, decision: Decision, rules: Mapping[str, Availability | None]) -> str:
+    """A sentence for the conflicts whose own times do not overlap the request: only a buffer is in the way."""
+    buffered = dict.fromkeys(c.calendar_id for c in decision.conflicts
+                             if not c.slot.interval.overlaps(appointment.interval))
+    notes = []
+    for calendar_id in buffered:
+        calendar_rules = rules.get(calendar_id)
+        kept = (f"{calendar_rules.buffer_before} minutes before and {calendar_rules.buffer_after} after each "
+                "appointment" if calendar_rules else "the buffer it had when they were booked")
+        notes.append(f"on {calendar_id} only the buffer it keeps around appointments ({kept}) is in the way")
+    return f" The listed times do not overlap yours: {'; '.join(notes)}." if notes else ""
 
 
 def _require(precondition: Precondition, version: int | None) -> None:
