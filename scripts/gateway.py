@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -18,7 +19,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import get_input_stream
 
-from proxy_events import Route, find_route, proxy_event
+from proxy_events import ALLOWED_HEADERS, EXPOSED_HEADERS, Route, find_route, gateway_error_codes, proxy_event
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 Invoke = Callable[[dict], dict]  # a proxy event in, the function's result out; {"crash": ...} if it died
@@ -31,24 +32,48 @@ class GatewayResponse:
     body: bytes
 
 
-def gateway_error(status: int, message: str) -> GatewayResponse:
-    """API Gateway's own answer, before any function runs."""
-    return GatewayResponse(status, {"Content-Type": "application/json", "x-amzn-ErrorType": "GatewayError"},
-                           json.dumps({"message": message}).encode())
+GATEWAY_ERRORS = gateway_error_codes()  # the error codes of the template's gateway responses, by type
+
+
+def gateway_error(status: int, kind: str, message: str, origins: Sequence[str] = ()) -> GatewayResponse:
+    """API Gateway's own answer, before any function runs, as the template's gateway response of that
+    type shapes it: the API's error body, and with CORS on, the first allowed origin (a gateway response
+    can only name a fixed one)."""
+    code = GATEWAY_ERRORS.get(kind) or GATEWAY_ERRORS["DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"]
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "GatewayError"}
+    if origins:
+        headers |= {"Access-Control-Allow-Origin": origins[0], "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+                    "Vary": "Origin"}
+    body = {"error": code, "message": message, "requestId": str(uuid.uuid4())}
+    return GatewayResponse(status, headers, json.dumps(body).encode())
+
+
+def preflight(routes: list[Route], route: Route, headers: dict[str, str], origins: Sequence[str]) -> GatewayResponse:
+    """What the template's MOCK OPTIONS method answers: 204, with the CORS headers only for an allowed origin."""
+    origin = next((v for k, v in headers.items() if k.lower() == "origin"), "")
+    if origin not in origins:
+        return GatewayResponse(204, {}, b"")
+    methods = ",".join([*(r.method for r in routes if r.resource == route.resource and r.method != "OPTIONS"),
+                        "OPTIONS"])
+    return GatewayResponse(204, {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": methods,
+                                 "Access-Control-Allow-Headers": ALLOWED_HEADERS, "Access-Control-Max-Age": "600",
+                                 "Vary": "Origin"}, b"")
 
 
 def dispatch(routes: list[Route], invoke: Invoke, method: str, path: str, query: str, headers: dict[str, str],
-             body: bytes | None, source_ip: str = "127.0.0.1") -> GatewayResponse:
+             body: bytes | None, source_ip: str = "127.0.0.1", origins: Sequence[str] = ()) -> GatewayResponse:
     if body and len(body) > MAX_BODY:
-        return gateway_error(413, "Request Too Long")
+        return gateway_error(413, "REQUEST_TOO_LARGE", "Request Too Long", origins)
     found = find_route(routes, method, path)
     if found is None:  # a REST API answers unknown paths and unknown methods alike, before any Lambda runs
-        return gateway_error(403, "Missing Authentication Token")
+        return gateway_error(403, "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token", origins)
     route, params = found
+    if route.integration == "MOCK":
+        return preflight(routes, route, headers, origins)
     event = proxy_event(route, path, params, query=query, body=body, headers=headers, source_ip=source_ip)
     result = invoke(event)
     if "crash" in result or "statusCode" not in result:
-        return gateway_error(502, "Internal server error")
+        return gateway_error(502, "DEFAULT_5XX", "Internal server error", origins)
     response_headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
     response_headers.update(result.get("headers") or {})
     payload = result.get("body") or ""
@@ -69,13 +94,14 @@ def raw_path(environ: dict) -> str:
     return path
 
 
-def read_request(environ: dict) -> bytes | GatewayResponse:
+def read_request(environ: dict, origins: Sequence[str] = ()) -> bytes | GatewayResponse:
     """The body, whatever its framing; or API Gateway's answer to a body it would not take."""
     declared = environ.get("CONTENT_LENGTH") or ""
     if declared and not (declared.isascii() and declared.isdigit()):
-        return gateway_error(400, "Bad Request")
-    too_long = gateway_error(413, "Request Too Long")
-    if declared and int(declared) > MAX_BODY:  # refused without reading, as API Gateway does
+        return gateway_error(400, "DEFAULT_4XX", "Bad Request", origins)
+    too_long = gateway_error(413, "REQUEST_TOO_LARGE", "Request Too Long", origins)
+    digits = declared.lstrip("0")
+    if len(digits) > len(str(MAX_BODY)) or (digits and int(digits) > MAX_BODY):  # refused unread, as API Gateway does
         return too_long
     try:  # a chunked body declares no length: read one byte past the limit to know it is over
         body = get_input_stream(environ, max_content_length=MAX_BODY + 1).read()
@@ -84,7 +110,10 @@ def read_request(environ: dict) -> bytes | GatewayResponse:
     return too_long if len(body) > MAX_BODY else body
 
 
-def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | None = None):
+def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | None = None,
+             origins: Sequence[str] = ()):
+    """The gateway as a WSGI app; ``origins`` are the CORS origins (the AllowedOrigins parameter), whose
+    preflight routes ``routes`` should then hold (``routes_from_template(conditions=...)``)."""
     def app(environ, start_response):
         headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
                    if key.startswith("HTTP_")}
@@ -92,10 +121,10 @@ def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | N
             if environ.get(key):
                 headers[key.replace("_", "-").title()] = environ[key]
         method, path = environ["REQUEST_METHOD"], raw_path(environ)
-        body = read_request(environ)
+        body = read_request(environ, origins)
         response = body if isinstance(body, GatewayResponse) else dispatch(
             routes, invoke, method, path, environ.get("QUERY_STRING", ""), headers, body or None,
-            environ.get("REMOTE_ADDR", "127.0.0.1"))
+            environ.get("REMOTE_ADDR", "127.0.0.1"), origins)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}",
                        [*response.headers.items(), ("Content-Length", str(len(response.body)))])
         if log:

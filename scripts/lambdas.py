@@ -59,7 +59,7 @@ def wire(settings: StackSettings, *, dynamodb, scheduler, sns, events, clock: Cl
     wired = Wired(build_bookings(dynamodb, settings.api, clock=clock, sleep=sleep),
                   build_scheduling(scheduler, dynamodb, sns, settings.scheduling, clock=clock),
                   build_publishing(events, settings.publishing))
-    conflict_detector.use(wired.bookings)
+    conflict_detector.use(wired.bookings, settings.api.origins)
     reminder_scheduler.use(wired.scheduling)
     reminder_sender.use(wired.delivery)
     event_publisher.use(wired.publishing)

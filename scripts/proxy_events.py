@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
@@ -25,6 +26,7 @@ class Route:
     method: str
     resource: str  # e.g. /appointments/{appointmentId}
     authorization: str
+    integration: str = "AWS_PROXY"  # or MOCK: API Gateway answers itself (CORS preflights)
 
     def match(self, path: str) -> dict[str, str] | None:
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
@@ -32,10 +34,12 @@ class Route:
         return found.groupdict() if found else None
 
 
-def routes_from_template(template: dict | None = None) -> list[Route]:
-    """Every AWS::ApiGateway::Method of the template, with its full resource path."""
+def routes_from_template(template: dict | None = None, conditions: Mapping[str, bool] | None = None) -> list[Route]:
+    """Every AWS::ApiGateway::Method of the template, with its full resource path; a method with a
+    ``Condition`` only when ``conditions`` says that condition holds (CORS preflights: HasAllowedOrigins)."""
     template = template or json.loads(TEMPLATE.read_text())
     resources = template["Resources"]
+    conditions = conditions or {}
 
     def path_of(reference: dict) -> str:
         if "Fn::GetAtt" in reference:  # the RestApi's root resource
@@ -43,9 +47,40 @@ def routes_from_template(template: dict | None = None) -> list[Route]:
         resource = resources[reference["Ref"]]["Properties"]
         return f"{path_of(resource['ParentId'])}/{resource['PathPart']}"
 
-    return [Route(p["HttpMethod"], path_of(p["ResourceId"]) or "/", p["AuthorizationType"])
+    return [Route(p["HttpMethod"], path_of(p["ResourceId"]) or "/", p["AuthorizationType"], p["Integration"]["Type"])
             for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"
+            and conditions.get(r.get("Condition"), "Condition" not in r)
             for p in [r["Properties"]]]
+
+
+def _template(template: dict | None) -> dict:
+    return template or json.loads(TEMPLATE.read_text())
+
+
+def gateway_error_codes(template: dict | None = None) -> dict[str, str]:
+    """The ``error`` code of each AWS::ApiGateway::GatewayResponse, by type (MISSING_AUTHENTICATION_TOKEN...)."""
+    codes = {}
+    for resource in _template(template)["Resources"].values():
+        if resource["Type"] == "AWS::ApiGateway::GatewayResponse":
+            body = resource["Properties"]["ResponseTemplates"]["application/json"]
+            codes[resource["Properties"]["ResponseType"]] = re.search(r'"error": "(\w+)"', body).group(1)
+    return codes
+
+
+def cors_lists(template: dict | None = None) -> tuple[str, str]:
+    """(the request headers the template's preflights allow, the response headers its gateway responses expose)."""
+    resources = _template(template)["Resources"].values()
+    preflight = next(r for r in resources if r["Type"] == "AWS::ApiGateway::Method"
+                     and r["Properties"]["HttpMethod"] == "OPTIONS")
+    script = preflight["Properties"]["Integration"]["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
+    allowed = re.search(r'Access-Control-Allow-Headers = "([^"]+)"', script["Fn::Sub"]).group(1)
+    exposed = next(r["Properties"]["ResponseParameters"]["Fn::If"][1]
+                   for r in resources if r["Type"] == "AWS::ApiGateway::GatewayResponse")
+    exposed = exposed["gatewayresponse.header.Access-Control-Expose-Headers"]
+    return allowed, exposed.strip("'")
+
+
+ALLOWED_HEADERS, EXPOSED_HEADERS = cors_lists()
 
 
 def find_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import binascii
 import re
 import warnings
+from collections.abc import Iterable
 from urllib.parse import unquote, urlencode
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,6 +24,7 @@ from appointments.inputs import (
     JSON_REPRESENTATION,
     Precondition,
     agenda_query,
+    cors_headers,
     entity_tag,
     list_query,
     parse_json_object,
@@ -55,7 +57,13 @@ def from_environment() -> Bookings:
 
 
 bookings = Lazy(from_environment)
-use = bookings.use  # hand in the Bookings to serve with (tests, the local gateway)
+allowed_origins = Lazy(lambda: ApiSettings.from_environment().origins)
+
+
+def use(service: Bookings, origins: Iterable[str] = ()) -> None:
+    """Hand in the Bookings to serve with, and the origins CORS allows (tests, the local gateway)."""
+    bookings.use(service)
+    allowed_origins.use(tuple(origins))
 
 
 def caller() -> Caller:
@@ -255,4 +263,10 @@ def unexpected_error(error: Exception) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    origin = app.current_event.headers.get("Origin")
+    if origin and allowed_origins():  # CORS (API.md "Browsers"): only for an allowed origin
+        headers = response.setdefault("multiValueHeaders", {})
+        for name, value in cors_headers(origin, allowed_origins()).items():
+            headers[name] = [", ".join([*headers[name], value])] if headers.get(name) else [value]
+    return response

@@ -53,11 +53,23 @@ def exchange(port: int, request: bytes, timeout: float = 5) -> tuple[int, dict]:
         length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
         while len(body) < length:
             body += connection.recv(65536)
-    return int(head.split()[1]), json.loads(body)
+    answer = json.loads(body)
+    if "requestId" in answer:  # each gateway error has its own
+        assert answer.pop("requestId")
+    return int(head.split()[1]), answer
 
 
 def post(path: str, headers: str, body: bytes = b"") -> bytes:
     return f"POST {path} HTTP/1.1\r\nHost: local\r\n{headers}\r\n".encode() + body
+
+
+@pytest.mark.parametrize("length", ["9" * 5000, "0" * 30 + "10485761"])
+def test_a_content_length_of_thousands_of_digits_is_413_at_once_not_a_500(gateway, length):
+    port, recorder = gateway
+    before = len(recorder.events)
+    assert exchange(port, post("/appointments", f"Content-Length: {length}\r\n", b"{}")) == (
+        413, {"error": "RequestTooLarge", "message": "Request Too Long"})
+    assert len(recorder.events) == before
 
 
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3", "+5"])
@@ -65,7 +77,7 @@ def test_a_content_length_that_is_not_a_number_is_400_at_once(gateway, length):
     port, recorder = gateway
     before = len(recorder.events)
     assert exchange(port, post("/appointments", f"Content-Length: {length}\r\n", b"{}")) == (
-        400, {"message": "Bad Request"})
+        400, {"error": "BadRequest", "message": "Bad Request"})
     assert len(recorder.events) == before  # no function ran
 
 
@@ -80,7 +92,8 @@ def test_a_double_slash_path_matches_no_route(gateway):
     port, recorder = gateway
     before = len(recorder.events)
     request = b"GET //appointments?userId=alice HTTP/1.1\r\nHost: local\r\n\r\n"
-    assert exchange(port, request) == (403, {"message": "Missing Authentication Token"})
+    assert exchange(port, request) == (403, {"error": "MissingAuthenticationToken",
+                                             "message": "Missing Authentication Token"})
     assert len(recorder.events) == before
 
 
@@ -88,7 +101,7 @@ def test_a_body_over_10_mb_is_413_without_being_read(gateway):
     port, recorder = gateway
     before = len(recorder.events)
     status, body = exchange(port, post("/appointments", f"Content-Length: {MAX_BODY + 1}\r\n"))
-    assert (status, body) == (413, {"message": "Request Too Long"})
+    assert (status, body) == (413, {"error": "RequestTooLarge", "message": "Request Too Long"})
     assert len(recorder.events) == before
 
 

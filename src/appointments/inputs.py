@@ -11,7 +11,7 @@ import json
 import re
 import string
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -268,3 +268,16 @@ def prefers_calendar(accept: str | None) -> bool:
         return False
     ranges = _accepted(accept)
     return _weight(ranges, CALENDAR_TYPE) > _weight(ranges, JSON_TYPE)
+
+
+# -- browsers (CORS) -------------------------------------------------------------------------------
+
+EXPOSED_HEADERS = ("ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed")
+
+
+def cors_headers(origin: str, allowed: Collection[str]) -> dict[str, str]:
+    """The CORS headers of an answer to ``origin``: none unless it is one of the allowed origins."""
+    if origin not in allowed:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": ",".join(EXPOSED_HEADERS),
+            "Vary": "Origin"}

@@ -16,8 +16,9 @@ class MissingSettings(RuntimeError):
     pass
 
 
-def _env(name: str):
-    return field(metadata={"env": name})
+def _env(name: str, *, optional: bool = False):
+    """A setting read from variable ``name``; an optional one may be unset or empty (its default is "")."""
+    return field(default="", metadata={"env": name, "optional": True}) if optional else field(metadata={"env": name})
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ class _Settings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Self:
-        missing = [name for name in cls.variables() if not environ.get(name)]
+        missing = [f.metadata["env"] for f in fields(cls) if not f.metadata.get("optional")
+                   and not environ.get(f.metadata["env"])]
         if missing:
             raise MissingSettings(f"{cls.__name__} needs environment variable(s): {', '.join(missing)}")
-        return cls(**{f.name: environ[f.metadata["env"]] for f in fields(cls)})
+        return cls(**{f.name: environ.get(f.metadata["env"], "") for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,12 @@ class ApiSettings(_Settings):
     table_name: str = _env("TABLE_NAME")
     calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
     stack_id: str = _env("STACK_ID")  # keys the list's page tokens (an ARN that API callers never see)
+    allowed_origins: str = _env("ALLOWED_ORIGINS", optional=True)  # comma-separated; empty: no CORS
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """The allowed origins in the order given (API Gateway's own error answers name the first)."""
+        return tuple(dict.fromkeys(origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()))
 
 
 @dataclass(frozen=True)
