@@ -123,7 +123,8 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
                                                                       second["appointmentId"]]
 
         status, unknown = stack.request("GET", "/nowhere")
-        assert (status, unknown) == (403, {"message": "Missing Authentication Token"})
+        assert (status, unknown["error"], unknown["message"]) == (403, "MissingAuthenticationToken",
+                                                                  "Missing Authentication Token")
 
         for event in (f"AppointmentBooked {booked['appointmentId']}:1",
                       f"AppointmentCancelled {doomed['appointmentId']}:2",
