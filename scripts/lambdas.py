@@ -17,7 +17,8 @@ from appointments.bookings import Bookings
 from appointments.events import EventPublishing
 from appointments.reminders import Reminders, ReminderScheduling
 from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings, SenderSettings
-from appointments.wiring import Clock, build_bookings, build_publishing, build_scheduling, utc_now
+from appointments.times import utc_now
+from appointments.wiring import Clock, Services, build_publishing, build_scheduling, build_services
 from proxy_events import LambdaContext, Route, find_route, proxy_event, routes_from_template
 
 FUNCTION_SETTINGS = {"ConflictDetector": ApiSettings, "ReminderScheduler": SchedulerSettings,
@@ -39,9 +40,13 @@ class StackSettings:
 
 @dataclass(frozen=True)
 class Wired:
-    bookings: Bookings
+    services: Services
     scheduling: ReminderScheduling
     publishing: EventPublishing
+
+    @property
+    def bookings(self) -> Bookings:
+        return self.services.bookings
 
     @property
     def delivery(self) -> Reminders:
@@ -56,10 +61,10 @@ def wire(settings: StackSettings, *, dynamodb, scheduler, sns, events, clock: Cl
     import reminder_scheduler
     import reminder_sender
 
-    wired = Wired(build_bookings(dynamodb, settings.api, clock=clock, sleep=sleep),
+    wired = Wired(build_services(dynamodb, settings.api, clock=clock, sleep=sleep),
                   build_scheduling(scheduler, dynamodb, sns, settings.scheduling, clock=clock),
                   build_publishing(events, settings.publishing))
-    conflict_detector.use(wired.bookings, settings.api.origins)
+    conflict_detector.use(wired.services, settings.api.origins)
     reminder_scheduler.use(wired.scheduling)
     reminder_sender.use(wired.delivery)
     event_publisher.use(wired.publishing)

@@ -1,39 +1,46 @@
-"""The appointment HTTP API (API Gateway REST proxy): routes parse, call Bookings, and map errors.
+"""The appointment HTTP API (API Gateway REST proxy): routes parse, call the service, and shape the JSON.
 
-The handler string in template.json is ``conflict_detector.handler``.
+The handler string in template.json is ``conflict_detector.handler``. Commands go to ``Bookings``,
+reads and rules admin to ``Calendars``; domain errors are mapped to HTTP by type, in one place.
 """
 
 from __future__ import annotations
 
 import binascii
 import re
-import warnings
 from collections.abc import Iterable
 from urllib.parse import unquote, urlencode
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from appointments.bookings import Bookings, Caller, cognito_groups
+from appointments.caller import Caller
 from appointments.errors import AppointmentError, Conflict, Unavailable, ValidationError
 from appointments.inputs import (
     CALENDAR_REPRESENTATION,
     JSON_REPRESENTATION,
     Precondition,
     agenda_query,
-    cors_headers,
     entity_tag,
+    idempotency,
     list_query,
     parse_json_object,
     prefers_calendar,
     slot_query,
     window_query,
 )
+from appointments.representations import (
+    appointment_json,
+    availability_json,
+    cors_headers,
+    interval_json,
+)
 from appointments.settings import ApiSettings
-from appointments.wiring import Lazy, aws_client, build_bookings
+from appointments.telemetry import logger, metrics
+from appointments.times import format_instant
+from appointments.wiring import Lazy, Services, aws_client, build_services
 
 
 class PathDecodingResolver(APIGatewayRestResolver):
@@ -45,31 +52,26 @@ class PathDecodingResolver(APIGatewayRestResolver):
         return {name: unquote(value) for name, value in super()._convert_matches_into_route_keys(match).items()}
 
 
-logger = Logger()
-metrics = Metrics()
 app = PathDecodingResolver()
-# GET requests emit no metrics; Powertools would warn about that on every one of them.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-def from_environment() -> Bookings:
-    return build_bookings(aws_client("dynamodb"), ApiSettings.from_environment())
+def from_environment() -> Services:
+    return build_services(aws_client("dynamodb"), ApiSettings.from_environment())
 
 
-bookings = Lazy(from_environment)
+services = Lazy(from_environment)
 allowed_origins = Lazy(lambda: ApiSettings.from_environment().origins)
 
 
-def use(service: Bookings, origins: Iterable[str] = ()) -> None:
-    """Hand in the Bookings to serve with, and the origins CORS allows (tests, the local gateway)."""
-    bookings.use(service)
+def use(served: Services, origins: Iterable[str] = ()) -> None:
+    """Hand in the services to serve with, and the origins CORS allows (tests, the local gateway)."""
+    services.use(served)
     allowed_origins.use(tuple(origins))
 
 
 def caller() -> Caller:
     """The Cognito ``sub`` and groups when a user pool authorizer ran; IAM and no authorizer carry no claims."""
-    claims = app.current_event.request_context.authorizer.claims
-    return Caller(subject=claims.get("sub"), groups=cognito_groups(claims.get("cognito:groups")))
+    return Caller.from_claims(app.current_event.request_context.authorizer.claims)
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -77,16 +79,35 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
                     headers=headers or {})
 
 
-def versioned(status: int, resource, headers: dict | None = None, *, as_calendar: bool = False) -> Response:
-    """One appointment or one availability, with the ETag of this representation; 304 for a GET whose
-    If-None-Match names that ETag."""
+def versioned(status: int, resource, shown: dict, headers: dict | None = None, *,
+              as_calendar: bool = False) -> Response:
+    """One appointment or one availability (``shown`` as JSON), with the ETag of this representation; 304
+    for a GET whose If-None-Match names that ETag."""
     representation = CALENDAR_REPRESENTATION if as_calendar else JSON_REPRESENTATION
     headers = {**(headers or {}), "ETag": entity_tag(resource.version, representation)}
     if app.current_event.http_method == "GET" and precondition().not_modified(resource.version, representation):
         return Response(status_code=304, body="", headers=headers)
     if as_calendar:
         return calendar_response([resource], headers)
-    return json_response(status, resource.to_api(), headers)
+    return json_response(status, shown, headers)
+
+
+def appointment_response(status: int, appointment, headers: dict | None = None, *,
+                         as_calendar: bool = False) -> Response:
+    return versioned(status, appointment, appointment_json(appointment), headers, as_calendar=as_calendar)
+
+
+def rules_response(rules) -> Response:
+    return versioned(200, rules, availability_json(rules))
+
+
+def page_response(appointments: list, next_token: str | None, headers: dict | None = None) -> Response:
+    return json_response(200, {"appointments": [appointment_json(a) for a in appointments], "nextToken": next_token},
+                         headers)
+
+
+def window_json(window) -> dict:
+    return {"from": format_instant(window.start), "to": format_instant(window.end)}
 
 
 def wants_calendar() -> bool:
@@ -133,9 +154,11 @@ def count_booking(name: str) -> None:
 @app.post("/appointments")
 def book() -> Response:
     body = request_body()
-    key = app.current_event.headers.get("Idempotency-Key")
+    booker = caller()
+    body = {**body, "userId": booker.user_for(body.get("userId"))}
+    key = idempotency(app.current_event.headers.get("Idempotency-Key"), body)
     try:
-        appointment, replayed = bookings().book(body, caller(), key)
+        appointment, replayed = services().bookings.book(body, booker, key)
     except (Conflict, Unavailable):  # decided: refused by what is in the way, or by a calendar's rules
         count_booking(name="BookingConflicts")
         raise
@@ -150,13 +173,12 @@ def book() -> Response:
     else:
         count_booking(name="BookingSuccess")
     logger.info("booking accepted", appointment_id=appointment.appointment_id, replayed=replayed)
-    return versioned(201, appointment, headers)
+    return appointment_response(201, appointment, headers)
 
 
 @app.get("/appointments")
 def list_appointments() -> Response:
-    appointments, next_token = bookings().list(list_query(query()), caller())
-    return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token})
+    return page_response(*services().calendars.list(list_query(query()), caller()))
 
 
 NEGOTIATED = {"Vary": "Accept"}  # JSON or iCalendar, by the request's Accept
@@ -164,36 +186,43 @@ NEGOTIATED = {"Vary": "Accept"}  # JSON or iCalendar, by the request's Accept
 
 @app.get("/appointments/<appointmentId>")
 def get_appointment(appointmentId: str) -> Response:
-    return versioned(200, bookings().get(appointmentId, caller()), NEGOTIATED, as_calendar=wants_calendar())
+    return appointment_response(200, services().calendars.get(appointmentId, caller()), NEGOTIATED,
+                                as_calendar=wants_calendar())
 
 
 @app.patch("/appointments/<appointmentId>")
 def change_appointment(appointmentId: str) -> Response:
-    return versioned(200, bookings().change(appointmentId, request_body(), caller(), precondition()))
+    return appointment_response(200, services().bookings.change(appointmentId, request_body(), caller(),
+                                                                precondition()))
 
 
 @app.delete("/appointments/<appointmentId>")
 def cancel_appointment(appointmentId: str) -> Response:
-    return versioned(200, bookings().cancel(appointmentId, caller(), precondition()))
+    return appointment_response(200, services().bookings.cancel(appointmentId, caller(), precondition()))
 
 
 @app.get("/users/<userId>/busy")
 def busy(userId: str) -> Response:
-    return json_response(200, bookings().busy(userId, window_query(query()), caller()))
+    window = window_query(query())
+    user_id, busy_times = services().calendars.user_busy(userId, window, caller())
+    return json_response(200, {"userId": user_id, **window_json(window),
+                               "busy": [interval_json(i) for i in busy_times]})
 
 
 @app.get("/calendars/<calendarId>/busy")
 def calendar_busy(calendarId: str) -> Response:
-    return json_response(200, bookings().calendar_busy(calendarId, window_query(query()), caller()))
+    window = window_query(query())
+    busy_times = services().calendars.busy(calendarId, window, caller())
+    return json_response(200, {"calendarId": calendarId, **window_json(window),
+                               "busy": [interval_json(i) for i in busy_times]})
 
 
 @app.get("/calendars/<calendarId>/appointments")
 def calendar_agenda(calendarId: str) -> Response:
-    appointments, next_token = bookings().agenda(calendarId, agenda_query(query()), caller())
+    appointments, next_token = services().calendars.agenda(calendarId, agenda_query(query()), caller())
     if wants_calendar():
         return calendar_response(appointments, {**NEGOTIATED, **next_page_link(next_token)})
-    return json_response(200, {"appointments": [a.to_api() for a in appointments], "nextToken": next_token},
-                         NEGOTIATED)
+    return page_response(appointments, next_token, NEGOTIATED)
 
 
 def next_page_link(next_token: str | None) -> dict:
@@ -207,23 +236,27 @@ def next_page_link(next_token: str | None) -> dict:
 
 @app.put("/calendars/<calendarId>/availability")
 def set_availability(calendarId: str) -> Response:
-    return versioned(200, bookings().set_rules(calendarId, request_body(), caller(), precondition()))
+    return rules_response(services().calendars.set_rules(calendarId, request_body(), caller(), precondition()))
 
 
 @app.get("/calendars/<calendarId>/availability")
 def get_availability(calendarId: str) -> Response:
-    return versioned(200, bookings().rules(calendarId, caller()))
+    return rules_response(services().calendars.rules(calendarId, caller()))
 
 
 @app.delete("/calendars/<calendarId>/availability")
 def delete_availability(calendarId: str) -> Response:
-    bookings().remove_rules(calendarId, caller())
+    services().calendars.remove_rules(calendarId, caller())
     return Response(status_code=204, body="")
 
 
 @app.get("/calendars/<calendarId>/slots")
 def slots(calendarId: str) -> Response:
-    return json_response(200, bookings().slots(calendarId, slot_query(query(), calendarId), caller()))
+    found = slot_query(query(), calendarId)
+    offered = services().calendars.slots(calendarId, found, caller())
+    return json_response(200, {"calendarId": calendarId, **window_json(found.window),
+                               "duration": int(found.duration.total_seconds() // 60),
+                               "slots": [interval_json(i) for i in offered]})
 
 
 # -- errors, mapped by type in one place ------------------------------------------------------------

@@ -9,25 +9,17 @@ published twice carry the same ``eventId``.
 
 from __future__ import annotations
 
-import warnings
-
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from appointments.events import Change, EventPublishing, change_of
 from appointments.settings import PublisherSettings
-from appointments.wiring import Lazy, build_publishing
-
-logger = Logger()
-metrics = Metrics()
-warnings.filterwarnings("ignore", message="No application metrics to publish")
+from appointments.telemetry import logger, metrics
+from appointments.wiring import Lazy, aws_client, build_publishing
 
 
 def from_environment() -> EventPublishing:
-    import boto3
-
-    return build_publishing(boto3.client("events"), PublisherSettings.from_environment())
+    return build_publishing(aws_client("events"), PublisherSettings.from_environment())
 
 
 publishing = Lazy(from_environment)

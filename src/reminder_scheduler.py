@@ -7,29 +7,22 @@ logic is ``ReminderScheduling``: idempotent, so a replayed record does no harm.
 
 from __future__ import annotations
 
-import warnings
-
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from appointments.codecs import appointment_images
 from appointments.reminders import ReminderScheduling
 from appointments.settings import SchedulerSettings
-from appointments.store import appointment_images
-from appointments.wiring import Lazy, build_scheduling
+from appointments.telemetry import logger, metrics
+from appointments.wiring import Lazy, aws_client, build_scheduling
 
-logger = Logger()
-metrics = Metrics()
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 # A wholly failed batch is reported item by item, like a partly failed one: one retry path.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 def from_environment() -> ReminderScheduling:
-    import boto3
-
-    return build_scheduling(boto3.client("scheduler"), boto3.client("dynamodb"), boto3.client("sns"),
+    return build_scheduling(aws_client("scheduler"), aws_client("dynamodb"), aws_client("sns"),
                             SchedulerSettings.from_environment())
 
 

@@ -5,26 +5,19 @@ A real failure raises, so Lambda retries the event and finally hands it to the d
 
 from __future__ import annotations
 
-import warnings
-
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from appointments.adapters import ReminderRequest
-from appointments.domain import reminder_type
+from appointments.reminder_plan import reminder_type
 from appointments.reminders import Reminders
 from appointments.settings import SenderSettings
-from appointments.wiring import Lazy, build_delivery
+from appointments.telemetry import logger, metrics
+from appointments.wiring import Lazy, aws_client, build_delivery
 
-logger = Logger()
-metrics = Metrics()
-warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 def from_environment() -> Reminders:
-    import boto3
-
     settings = SenderSettings.from_environment()
-    return build_delivery(boto3.client("dynamodb"), boto3.client("sns"), table_name=settings.table_name,
+    return build_delivery(aws_client("dynamodb"), aws_client("sns"), table_name=settings.table_name,
                           topic_arn=settings.topic_arn)
 
 

@@ -25,10 +25,11 @@ from moto import mock_aws
 
 import conflict_detector
 from appointments.bookings import Bookings
-from appointments.domain import UTC
+from appointments.calendars import Calendars
 from appointments.settings import ApiSettings
-from appointments.store import AppointmentStore
-from appointments.wiring import Lazy, build_bookings
+from appointments.store import Tables
+from appointments.times import UTC, utc_now
+from appointments.wiring import Lazy, Services, build_services
 from lambdas import api_event, invoke_api
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,9 +100,9 @@ def aws(monkeypatch):
 
 
 @contextlib.contextmanager
-def module_moto_store(cursor_key: str = "module"):
+def module_moto_store(cursor_key: str = "module", clock=None):
     """In-process moto with the template's two tables, for a module-scoped fixture (the ``aws``
-    fixture is per test). Yields the store; restores the AWS environment afterwards."""
+    fixture is per test). Yields the services over them; restores the AWS environment afterwards."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
@@ -111,7 +112,8 @@ def module_moto_store(cursor_key: str = "module"):
             client = boto3.client("dynamodb")
             create_table_from_template(client, "AppointmentsTable")
             create_table_from_template(client, "CalendarTable")
-            yield AppointmentStore(client, table_name("AppointmentsTable"), table_name("CalendarTable"), cursor_key)
+            settings = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"), cursor_key)
+            yield build_services(client, settings, clock=clock or utc_now, sleep=lambda _: None)
     finally:
         for key in [k for k in os.environ if k.startswith("AWS_")]:
             del os.environ[key]
@@ -139,8 +141,9 @@ def fresh_dependencies():
 
 
 @pytest.fixture
-def store(bookings) -> AppointmentStore:
-    return bookings.store
+def store(services) -> Tables:
+    """The two tables the service reads and writes, with its client (``store.dynamodb``)."""
+    return services.tables
 
 
 class Clock:
@@ -160,8 +163,18 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def bookings(dynamodb, clock) -> Bookings:
-    return build_bookings(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None)
+def services(dynamodb, clock) -> Services:
+    return build_services(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None)
+
+
+@pytest.fixture
+def bookings(services) -> Bookings:
+    return services.bookings
+
+
+@pytest.fixture
+def calendars(services) -> Calendars:
+    return services.calendars
 
 
 @dataclass
@@ -205,9 +218,43 @@ class Api:
 
 
 @pytest.fixture
-def api(bookings) -> Api:
-    conflict_detector.use(bookings)
+def api(services) -> Api:
+    conflict_detector.use(services)
     return Api()
+
+
+def emf_blobs(output: str) -> list[dict]:
+    """The Embedded Metric Format blobs a handler printed (one JSON object a line, with an ``_aws`` key)."""
+    return [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
+
+
+def emitted_metrics(output: str) -> list[str]:
+    """The names of every metric in the EMF blobs printed, once per blob that carries it."""
+    return [m["Name"] for blob in emf_blobs(output) for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+
+
+class CancelledTransactions:
+    """Wraps a real client: every TransactWriteItems is cancelled with ``reasons`` (one code per item), as
+    DynamoDB cancels one; everything else passes through."""
+
+    def __init__(self, client, *reasons: str):
+        self._client, self.reasons, self.transactions = client, reasons, 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **_):
+        self.transactions += 1
+        response = {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": code} for code in self.reasons]}
+        raise self._client.exceptions.TransactionCanceledException(response, "TransactWriteItems")
+
+
+@pytest.fixture
+def as_user(services):
+    """``as_user(sub, groups)``: the API as a Cognito user pool authorizer would pass that caller to it."""
+    conflict_detector.use(services)
+    return lambda sub, groups=None: Api(claims={"sub": sub, **({"cognito:groups": groups} if groups else {})})
 
 
 def booking(user="alice", start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00Z", **extra) -> dict:

@@ -28,10 +28,10 @@ def _worker(commands, results, barrier, store: str) -> None:
 
     import conflict_detector
     from appointments.settings import ApiSettings
-    from appointments.wiring import build_bookings
+    from appointments.wiring import build_services
     from lambdas import api_event, invoke_api
 
-    conflict_detector.use(build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment(),
+    conflict_detector.use(build_services(boto3.client("dynamodb"), ApiSettings.from_environment(),
                                          store_class=STORES[store]()))
     while (invocation := commands.get()) is not None:
         event = api_event(invocation.method, invocation.path, invocation.body, headers=dict(invocation.headers))
@@ -81,57 +81,58 @@ def unconditioned(write: dict) -> dict:
 
 
 def correct_store_class():
-    from appointments.store import AppointmentStore
+    from appointments.store import BookingStore
 
-    return AppointmentStore
+    return BookingStore
 
 
 def racy_store_class():
-    from appointments.store import AppointmentStore
+    from appointments.store import BookingStore
 
-    class RacyStore(AppointmentStore):
+    class RacyStore(BookingStore):
         """Deliberately broken: bucket writes carry no version condition (check-then-write)."""
 
-        def _bucket_write(self, bucket, slots):
-            return unconditioned(super()._bucket_write(bucket, slots))
+        def _bucket_write(self, bucket, entries):
+            return unconditioned(super()._bucket_write(bucket, entries))
 
     return RacyStore
 
 
 def racy_participants_store_class():
-    from appointments.store import AppointmentStore
+    from appointments.store import BookingStore
 
-    class RacyParticipantsStore(AppointmentStore):
+    class RacyParticipantsStore(BookingStore):
         """Deliberately broken: only the user's own buckets are conditioned, the participants' are not."""
 
-        def commit(self, new, snapshot, previous=None, footprints=None):
-            self.user = new.user_id
-            return super().commit(new, snapshot, previous, footprints)
+        def commit(self, commit):
+            self.user = commit.appointment.user_id
+            return super().commit(commit)
 
-        def _bucket_write(self, bucket, slots):
-            write = super()._bucket_write(bucket, slots)
+        def _bucket_write(self, bucket, entries):
+            write = super()._bucket_write(bucket, entries)
             return write if bucket.calendar_id == self.user else unconditioned(write)
 
     return RacyParticipantsStore
 
 
 def racy_rules_store_class():
-    from appointments.store import AppointmentStore, CalendarSnapshot
+    from dataclasses import replace
 
-    class RacyRulesStore(AppointmentStore):
+    from appointments.store import BookingStore
+
+    class RacyRulesStore(BookingStore):
         """Deliberately broken: a booking does not condition-check the availability rules it read."""
 
-        def commit(self, new, snapshot, previous=None, footprints=None):
-            unchecked = CalendarSnapshot(snapshot.buckets, {}, snapshot.appointment)
-            return super().commit(new, unchecked, previous, footprints)
+        def commit(self, commit):
+            return super().commit(replace(commit, rules={}))
 
     return RacyRulesStore
 
 
 def racy_updates_store_class():
-    from appointments.store import AppointmentStore
+    from appointments.store import BookingStore
 
-    class RacyUpdatesStore(AppointmentStore):
+    class RacyUpdatesStore(BookingStore):
         """Deliberately broken: an appointment's update is not conditioned on the version read."""
 
         def _appointment_write(self, new, previous):

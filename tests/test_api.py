@@ -7,8 +7,8 @@ import json
 import pytest
 
 import conflict_detector
-from appointments.wiring import build_bookings
-from conftest import API_SETTINGS, Api, Flaky, booking
+from appointments.wiring import build_services
+from conftest import API_SETTINGS, Api, CancelledTransactions, Flaky, booking, emf_blobs, emitted_metrics
 
 # -- book -----------------------------------------------------------------------------------------
 
@@ -341,12 +341,6 @@ def test_unknown_routes_and_methods_get_404_not_500(api, method, path):
 
 # -- caller identity (Cognito claims) ----------------------------------------------------------------------------
 
-@pytest.fixture
-def as_user(bookings):
-    conflict_detector.use(bookings)
-    return lambda sub: Api(claims={"sub": sub})
-
-
 def test_with_cognito_the_token_subject_is_the_user(as_user):
     response = as_user("alice").post(body={k: v for k, v in booking().items() if k != "userId"})
     assert (response.status, response.body["userId"]) == (201, "alice")
@@ -373,7 +367,7 @@ def test_with_cognito_another_users_appointment_reads_as_404(as_user):
 
 def test_a_dynamodb_error_during_the_conflict_check_is_a_generic_500_and_books_nothing(store, clock, caplog, capsys):
     broken = Flaky(store.dynamodb, "batch_get_item", times=1000, code="InternalServerError", message="secret detail")
-    conflict_detector.use(build_bookings(broken, API_SETTINGS, clock=clock))
+    conflict_detector.use(build_services(broken, API_SETTINGS, clock=clock))
     response = Api().post(body=booking())
     assert (response.status, response.error) == (500, "InternalError")
     assert "secret" not in json.dumps(response.body)
@@ -387,20 +381,21 @@ def test_a_dynamodb_error_during_the_conflict_check_is_a_generic_500_and_books_n
 def test_booking_emits_emf_metrics(api, capsys):
     api.post(body=booking())
     api.post(body=booking())
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    names = [m["Name"] for blob in emf for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+    names = emitted_metrics(capsys.readouterr().out)
     assert names.count("BookingAttempts") == 2
     assert names.count("BookingSuccess") == 1
     assert names.count("BookingConflicts") == 1
 
 
 def test_bulk_loaded_appointments_behave_like_booked_ones(api, store, clock):
-    from appointments.domain import new_appointment
+    from appointments.appointment import new_appointment
+    from appointments.representations import appointment_json
+    from seeding import bulk_load
 
     loaded = new_appointment(booking(start="2026-12-01T22:00:00Z", end="2026-12-02T02:00:00Z"),
                              appointment_id="loaded-1", now=clock())
-    assert store.bulk_load([loaded]) == 3  # the appointment and its two day buckets
-    assert api.get("/appointments/loaded-1").body == loaded.to_api()
+    assert bulk_load(store, [loaded]) == 3  # the appointment and its two day buckets
+    assert api.get("/appointments/loaded-1").body == appointment_json(loaded)
     clash = api.post(body=booking(start="2026-12-02T01:00:00Z", end="2026-12-02T03:00:00Z"))
     assert (clash.status, clash.body["conflicts"][0]["appointmentId"]) == (409, "loaded-1")
     assert api.delete("/appointments/loaded-1").status == 200
@@ -408,32 +403,10 @@ def test_bulk_loaded_appointments_behave_like_booked_ones(api, store, clock):
 
 
 def test_a_transaction_refused_for_a_non_race_reason_is_a_500_not_a_retry_loop(store, clock):
-    from botocore.exceptions import ClientError
-
-
-    class TooLarge:
-        def __init__(self, client):
-            self._client, self.transactions = client, 0
-
-        def __getattr__(self, name):
-            return getattr(self._client, name)
-
-        def transact_write_items(self, **_):
-            self.transactions += 1
-            error = ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                                 "CancellationReasons": [{"Code": "ValidationException"}, {"Code": "None"}]},
-                                "TransactWriteItems")
-            raise self._client.exceptions.TransactionCanceledException(error.response, "TransactWriteItems")
-
-    failing = TooLarge(store.dynamodb)
-    conflict_detector.use(build_bookings(failing, API_SETTINGS, clock=clock))
+    failing = CancelledTransactions(store.dynamodb, "ValidationException", "None")
+    conflict_detector.use(build_services(failing, API_SETTINGS, clock=clock))
     response = Api().post(body=booking())
     assert (response.status, response.error, failing.transactions) == (500, "InternalError", 1)
-
-
-def emitted_metrics(output: str) -> list[str]:
-    blobs = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
-    return [m["Name"] for blob in blobs for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
 
 
 def test_invalid_bookings_and_replays_are_not_counted_as_attempts(api, capsys):
@@ -447,28 +420,11 @@ def test_invalid_bookings_and_replays_are_not_counted_as_attempts(api, capsys):
 
 
 def test_a_booking_that_loses_every_race_is_409_with_retry_after_and_counted_as_a_conflict(store, clock, capsys):
-    class AlwaysRaced:
-        """Every transaction is cancelled by a concurrent writer."""
-
-        def __init__(self, client):
-            self._client = client
-
-        def __getattr__(self, name):
-            return getattr(self._client, name)
-
-        def transact_write_items(self, **kwargs):
-            from botocore.exceptions import ClientError
-
-            error = ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "raced"},
-                                 "CancellationReasons": [{"Code": "None"}, {"Code": "ConditionalCheckFailed"}]},
-                                "TransactWriteItems")
-            raise self._client.exceptions.TransactionCanceledException(error.response, "TransactWriteItems")
-
-    conflict_detector.use(build_bookings(AlwaysRaced(store.dynamodb), API_SETTINGS, clock=clock,
-                                         sleep=lambda _: None))
+    always_raced = CancelledTransactions(store.dynamodb, "None", "ConditionalCheckFailed")  # a concurrent writer
+    conflict_detector.use(build_services(always_raced, API_SETTINGS, clock=clock, sleep=lambda _: None))
     response = Api().post(body=booking())
     assert (response.status, response.error, response.body["conflicts"]) == (409, "Conflict", [])
     assert response.headers["Retry-After"] == "1"
-    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"BookingAttempts"' in line]
+    emf = [blob for blob in emf_blobs(capsys.readouterr().out) if "BookingAttempts" in blob]
     assert [(m["BookingAttempts"], m.get("BookingConflicts")) for m in emf] == [([1.0], [1.0])]
     assert store.dynamodb.scan(TableName=store.table)["Items"] == []

@@ -6,11 +6,15 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from appointments.appointment import Appointment
 from appointments.availability import Availability, parse_availability, refusal, starts_on
-from appointments.bookings import Caller
-from appointments.domain import UTC, Appointment, Interval, Slot
+from appointments.caller import Caller
 from appointments.errors import ValidationError
 from appointments.inputs import SlotQuery
+from appointments.occupancy import Entry
+from appointments.representations import availability_json
+from appointments.times import UTC, Interval
+from seeding import bulk_load
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 BERLIN_9_TO_17 = {"timeZone": "Europe/Berlin", "weekly": {d: [{"start": "09:00", "end": "17:00"}]
@@ -62,12 +66,12 @@ def test_rules_outside_the_api_md_limits_are_refused_naming_the_field(body, fiel
 def test_defaults_and_joined_windows():
     rules = parse_availability({"timeZone": "Europe/Berlin", "weekly": {"mon": [
         {"start": "13:00", "end": "17:00"}, {"start": "09:00", "end": "13:00"}, {"start": "18:00", "end": "24:00"}]}})
-    assert rules.to_api() == {
+    assert availability_json(rules) == {
         "timeZone": "Europe/Berlin", "weekly": {"mon": [{"start": "09:00", "end": "17:00"},
                                                         {"start": "18:00", "end": "24:00"}]},
         "overrides": {}, "bufferBefore": 0, "bufferAfter": 0, "minimumNotice": 0, "maximumAdvance": None,
         "maxPerDay": None, "version": 0}
-    shown = {k: v for k, v in rules.to_api().items() if k != "version"}
+    shown = {k: v for k, v in availability_json(rules).items() if k != "version"}
     assert parse_availability(shown) == rules  # what GET shows, PUT takes back
 
 
@@ -149,9 +153,9 @@ def test_an_auckland_local_date_straddles_two_utc_dates_for_the_daily_cap():
     day = date(2026, 12, 2)  # NZDT, UTC+13: the local date is 2026-12-01T11:00Z .. 2026-12-02T11:00Z
     assert rules.local_day(day) == span("2026-12-01T11:00:00Z", "2026-12-02T11:00:00Z")
     assert rules.local_day(day).days() == ["2026-12-01", "2026-12-02"]
-    slots = [Slot("a", span("2026-12-01T19:00:00Z", "2026-12-01T20:00:00Z")),  # 08:00 local on the 2nd
-             Slot("b", span("2026-12-02T08:00:00Z", "2026-12-02T09:00:00Z")),  # 21:00 local on the 2nd
-             Slot("c", span("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))]  # 22:00 local on the 1st
+    slots = [Entry("a", span("2026-12-01T19:00:00Z", "2026-12-01T20:00:00Z")),  # 08:00 local on the 2nd
+             Entry("b", span("2026-12-02T08:00:00Z", "2026-12-02T09:00:00Z")),  # 21:00 local on the 2nd
+             Entry("c", span("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"))]  # 22:00 local on the 1st
     assert starts_on(rules, day, slots) == 2
     assert starts_on(rules, day, slots, ignore="a") == 1
 
@@ -167,7 +171,7 @@ def test_a_calendar_without_rules_is_always_open():
 
 
 def test_a_slot_search_reads_a_few_entries_per_candidate_not_every_entry_of_every_calendar(
-        bookings, store, clock, monkeypatch):
+        calendars, store, clock, monkeypatch):
     """9 calendars x 3 days x 40 appointments, 864 candidates: a scan per candidate reads entries'
     footprints about 950,000 times; the sorted index reads a handful per candidate."""
     start = datetime(2026, 12, 1, tzinfo=UTC)
@@ -175,21 +179,21 @@ def test_a_slot_search_reads_a_few_entries_per_candidate_not_every_entry_of_ever
     def busy(i: int, n: int) -> Interval:  # room i is busy 20 minutes in every 36, so no 30-minute slot is free
         return Interval(start + timedelta(minutes=36 * n + i), start + timedelta(minutes=36 * n + i + 20))
 
-    store.bulk_load(Appointment(f"a-{room}-{n}", f"customer-{room}-{n}", busy(i, n), participants=(room,),
+    bulk_load(store, (Appointment(f"a-{room}-{n}", f"customer-{room}-{n}", busy(i, n), participants=(room,),
                                 created_at=clock(), updated_at=clock())
-                    for i, room in enumerate(rooms) for n in range(122))
+                    for i, room in enumerate(rooms) for n in range(122)))
     reads = 0
-    footprint = Slot.blocks
+    footprint = Entry.blocks
 
     def counted(slot):
         nonlocal reads
         reads += 1
         return footprint.fget(slot)
 
-    monkeypatch.setattr(Slot, "blocks", property(counted))
+    monkeypatch.setattr(Entry, "blocks", property(counted))
     query = SlotQuery(Interval(start, start + timedelta(days=3)), timedelta(minutes=30), timedelta(minutes=5),
                       tuple(rooms[1:]))
-    found = bookings.slots(rooms[0], query, Caller())
+    found = calendars.slots(rooms[0], query, Caller())
     candidates, entries = 3 * 288, 9 * 122
-    assert found["slots"] == []  # some room is busy at every start, so every candidate was decided
+    assert found == []  # some room is busy at every start, so every candidate was decided
     assert reads < 20 * candidates + 10 * entries, reads

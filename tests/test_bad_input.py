@@ -197,10 +197,10 @@ def test_an_issued_token_still_pages_through_everything(api):
     assert rest["nextToken"] is None
 
 
-def test_with_cognito_a_token_from_another_user_is_400(clock, bookings):
+def test_with_cognito_a_token_from_another_user_is_400(clock, services):
     import conflict_detector
 
-    conflict_detector.use(bookings)
+    conflict_detector.use(services)
     alice, bob = Api(claims={"sub": "alice"}), Api(claims={"sub": "bob"})
     token = first_page_token(alice, "alice")
     assert_error(bob.get("/appointments", query=f"limit=1&nextToken={token}"), 400, "ValidationError", "nextToken")

@@ -13,9 +13,10 @@ import vobject
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from appointments.appointment import Appointment
 from appointments.calendar_files import calendar_file
-from appointments.domain import Appointment, Interval
 from appointments.inputs import prefers_calendar
+from appointments.times import Interval
 from conftest import ROOT, booking
 
 CALENDAR = {"Accept": "text/calendar"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import conflict_detector
-from appointments.wiring import build_bookings
+from appointments.wiring import build_services
 from conftest import API_SETTINGS, Api, booking
 
 
@@ -143,7 +143,7 @@ def test_a_booking_costs_one_consistent_read_and_one_transaction_whatever_the_pa
 
     for count in (0, 2, 8):
         counting = Counting(store.dynamodb)
-        conflict_detector.use(build_bookings(counting, API_SETTINGS, clock=clock))
+        conflict_detector.use(build_services(counting, API_SETTINGS, clock=clock))
         participants = [f"room-{count}-{i}" for i in range(count)]
         response = Api().post(body=booking(user=f"u{count}", start="2026-12-01T22:00:00Z", end="2026-12-02T02:00:00Z",
                                            participants=participants))
@@ -239,12 +239,6 @@ def test_a_user_list_token_is_not_an_agenda_token(api):
 
 
 # -- who may do what with Cognito ------------------------------------------------------------------------
-
-@pytest.fixture
-def as_user(bookings):
-    conflict_detector.use(bookings)
-    return lambda sub, groups=None: Api(claims={"sub": sub, **({"cognito:groups": groups} if groups else {})})
-
 
 def test_with_cognito_naming_a_participant_is_403_until_calendars_are_bookable(as_user, store):
     response = as_user("alice").post(body=booking(user="alice", participants=["dr-smith"]))

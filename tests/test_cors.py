@@ -11,7 +11,7 @@ import pytest
 from werkzeug.test import Client
 
 import conflict_detector
-from appointments.inputs import EXPOSED_HEADERS
+from appointments.representations import EXPOSED_HEADERS
 from appointments.settings import ApiSettings
 from conftest import TEMPLATE, booking
 from gateway import wsgi_app
@@ -99,8 +99,8 @@ def test_the_parameter_takes_a_list_of_origins_and_nothing_else(value, valid):
 # -- the function ----------------------------------------------------------------------------------------
 
 @pytest.fixture
-def browser_api(api, bookings):
-    conflict_detector.use(bookings, [DESK])
+def browser_api(api, services):
+    conflict_detector.use(services, [DESK])
     return api
 
 
@@ -156,8 +156,8 @@ def test_without_origins_options_is_no_route_and_nothing_carries_cors(api):
     assert "Access-Control-Allow-Origin" not in answer.headers
 
 
-def test_the_gateways_own_errors_come_in_the_api_shape_with_the_first_origin(api, bookings):
-    conflict_detector.use(bookings, [DESK, "https://b.example"])
+def test_the_gateways_own_errors_come_in_the_api_shape_with_the_first_origin(api, services):
+    conflict_detector.use(services, [DESK, "https://b.example"])
     client = gateway((DESK, "https://b.example"))
     unknown = client.get("/nowhere", headers={"Origin": DESK})
     assert unknown.status_code == 403

@@ -1,4 +1,4 @@
-"""Pure domain logic: no AWS, no environment."""
+"""Pure domain logic (times, appointments, occupancy, reminder plans): no AWS, no environment."""
 
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -7,25 +7,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appointments.domain import (
-    UTC,
-    Appointment,
-    Interval,
+from appointments.appointment import Appointment, apply_changes, new_appointment, require_future
+from appointments.codecs import entry_from_text, entry_text
+from appointments.errors import ValidationError
+from appointments.occupancy import Entry, find_conflicts, merge_busy
+from appointments.reminder_plan import (
     ScheduleChanges,
-    Slot,
-    apply_changes,
-    find_conflicts,
-    merge_busy,
-    new_appointment,
-    parse_instant,
     reminder_message,
     reminder_plan,
     reminder_subject,
     reminder_type,
-    require_future,
     schedule_changes,
 )
-from appointments.errors import ValidationError
+from appointments.times import UTC, Interval, parse_instant
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -83,9 +77,9 @@ def test_days_of_an_interval_exclude_its_end_instant():
 
 
 def test_find_conflicts_ignores_the_appointment_being_moved():
-    slot = Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"))
-    assert find_conflicts(slot.interval, [slot], ignore="a") == []
-    assert find_conflicts(slot.interval, [slot]) == [slot]
+    entry = Entry("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"))
+    assert find_conflicts(entry.interval, [entry], ignore="a") == []
+    assert find_conflicts(entry.interval, [entry]) == [entry]
 
 
 def test_merge_busy_clips_to_the_window_and_joins_touching_intervals():
@@ -105,10 +99,10 @@ def test_find_conflicts_equals_a_brute_force_model(existing, start, length):
     def iv(s, n):
         return Interval(base + timedelta(minutes=s), base + timedelta(minutes=s + n))
 
-    slots = [Slot(str(i), iv(s, n)) for i, (s, n) in enumerate(existing)]
+    entries = [Entry(str(i), iv(s, n)) for i, (s, n) in enumerate(existing)]
     new_minutes = set(range(start, start + length))
     expected = {str(i) for i, (s, n) in enumerate(existing) if new_minutes & set(range(s, s + n))}
-    assert {c.appointment_id for c in find_conflicts(iv(start, length), slots)} == expected
+    assert {c.appointment_id for c in find_conflicts(iv(start, length), entries)} == expected
 
 
 def create(**body) -> Appointment:
@@ -242,15 +236,15 @@ def test_reminder_message_shows_local_time_and_details():
     assert "in 24 hours" in text
 
 
-@pytest.mark.parametrize(("slot", "calendar", "text"), [
-    (Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice"), "alice",
+@pytest.mark.parametrize(("entry", "calendar", "text"), [
+    (Entry("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice"), "alice",
      "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z"),
-    (Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice"), "dr-smith",
+    (Entry("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice"), "dr-smith",
      "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z|alice"),
-    (Slot("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice",
+    (Entry("a", interval("2026-12-01T09:00Z", "2026-12-01T10:00Z"), "alice",
           interval("2026-12-01T08:50Z", "2026-12-01T10:10Z")), "dr-smith",
      "2026-12-01T09:00:00Z/2026-12-01T10:00:00Z|2026-12-01T08:50:00Z/2026-12-01T10:10:00Z|alice"),
 ])
-def test_bucket_entries_are_compact_and_round_trip(slot, calendar, text):
-    assert slot.encode(calendar) == text
-    assert Slot.decode("a", text, calendar) == slot
+def test_bucket_entries_are_compact_and_round_trip(entry, calendar, text):
+    assert entry_text(entry, calendar) == text
+    assert entry_from_text("a", text, calendar) == entry

@@ -13,20 +13,22 @@ from botocore.exceptions import ClientError
 import event_publisher
 import republish_events
 from appointments.adapters import EventBus
-from appointments.bookings import Caller
-from appointments.domain import MAX_DETAILS_BYTES, UTC, Appointment, Interval
+from appointments.appointment import MAX_DETAILS_BYTES, Appointment
+from appointments.caller import Caller
 from appointments.events import (
-    BOOKED,
-    CANCELLED,
-    CHANGED,
+    APPOINTMENT_BOOKED,
+    APPOINTMENT_CANCELLED,
+    APPOINTMENT_CHANGED,
+    APPOINTMENT_RESCHEDULED,
     ENTRIES_PER_CALL,
-    RESCHEDULED,
     Change,
     appointment_event,
     calls_for,
 )
+from appointments.representations import appointment_json
 from appointments.settings import PublisherSettings
-from appointments.wiring import build_bookings, build_publishing
+from appointments.times import UTC, Interval
+from appointments.wiring import build_publishing, build_services
 from conftest import API_SETTINGS, ENV, TEMPLATE, Flaky, resolve
 from local_aws import StreamPump
 from proxy_events import LambdaContext
@@ -46,25 +48,28 @@ def appointment(version: int = 1, **changes) -> Appointment:
 
 
 @pytest.mark.parametrize(("change", "detail_type"), [
-    ({"interval": Interval(datetime(2026, 12, 2, 9, tzinfo=UTC), datetime(2026, 12, 2, 10, tzinfo=UTC))}, RESCHEDULED),
-    ({"interval": Interval(datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 11, tzinfo=UTC))}, RESCHEDULED),
-    ({"details": {"title": "x"}}, CHANGED),
-    ({"reminders": (30,)}, CHANGED),
-    ({"participants": ("dr-smith",)}, CHANGED),
-    ({"time_zone": "Europe/Berlin"}, CHANGED),
-    ({"status": "cancelled"}, CANCELLED),
+    ({"interval": Interval(datetime(2026, 12, 2, 9, tzinfo=UTC), datetime(2026, 12, 2, 10, tzinfo=UTC))},
+     APPOINTMENT_RESCHEDULED),
+    ({"interval": Interval(datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 11, tzinfo=UTC))},
+     APPOINTMENT_RESCHEDULED),
+    ({"details": {"title": "x"}}, APPOINTMENT_CHANGED),
+    ({"reminders": (30,)}, APPOINTMENT_CHANGED),
+    ({"participants": ("dr-smith",)}, APPOINTMENT_CHANGED),
+    ({"time_zone": "Europe/Berlin"}, APPOINTMENT_CHANGED),
+    ({"status": "cancelled"}, APPOINTMENT_CANCELLED),
 ])
 def test_each_new_version_is_one_event_of_its_kind_with_the_previous_state(change, detail_type):
     old = appointment(1)
     new = appointment(2, **change)
     event = appointment_event(old, new)
     assert (event.detail_type, event.event_id) == (detail_type, "a1:2")
-    assert event.detail() == {"eventId": "a1:2", "appointment": new.to_api(), "previous": old.to_api()}
+    assert event.detail() == {"eventId": "a1:2", "appointment": appointment_json(new),
+                              "previous": appointment_json(old)}
 
 
 def test_a_booking_has_no_previous_state_and_writes_that_keep_the_version_are_no_event():
     booked = appointment_event(None, appointment(1))
-    assert (booked.detail_type, booked.detail()["previous"]) == (BOOKED, None)
+    assert (booked.detail_type, booked.detail()["previous"]) == (APPOINTMENT_BOOKED, None)
     assert appointment_event(appointment(3), appointment(3)) is None  # the reminder ledger's own writes
     assert appointment_event(appointment(3), None) is None
 
@@ -137,7 +142,7 @@ def bus(dynamodb) -> Bus:
 
 @pytest.fixture
 def stack(dynamodb, clock, bus):
-    bookings = build_bookings(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None)
+    bookings = build_services(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None).bookings
     stream_arn = dynamodb.describe_table(TableName=API_SETTINGS.table_name)["Table"]["LatestStreamArn"]
     return bookings, StreamPump(boto3.client("dynamodbstreams"), stream_arn)
 
@@ -164,21 +169,21 @@ def test_each_change_is_published_once_as_its_detail_type_with_event_id_and_prev
 
     events = bus.received()
     assert [(e["source"], e["detail-type"], e["detail"]["eventId"]) for e in events] == [
-        ("appointments", BOOKED, f"{booked.appointment_id}:1"),
-        ("appointments", CHANGED, f"{booked.appointment_id}:2"),
-        ("appointments", RESCHEDULED, f"{booked.appointment_id}:3"),
-        ("appointments", CANCELLED, f"{booked.appointment_id}:4")]
+        ("appointments", APPOINTMENT_BOOKED, f"{booked.appointment_id}:1"),
+        ("appointments", APPOINTMENT_CHANGED, f"{booked.appointment_id}:2"),
+        ("appointments", APPOINTMENT_RESCHEDULED, f"{booked.appointment_id}:3"),
+        ("appointments", APPOINTMENT_CANCELLED, f"{booked.appointment_id}:4")]
     by_type = {e["detail-type"]: e["detail"] for e in events}
-    assert by_type[BOOKED]["previous"] is None
-    assert by_type[BOOKED]["appointment"]["details"] == {"title": "Check-up"}
-    assert by_type[CHANGED]["previous"]["details"] == {"title": "Check-up"}
-    rescheduled = by_type[RESCHEDULED]
-    assert rescheduled["appointment"] == moved.to_api()
+    assert by_type[APPOINTMENT_BOOKED]["previous"] is None
+    assert by_type[APPOINTMENT_BOOKED]["appointment"]["details"] == {"title": "Check-up"}
+    assert by_type[APPOINTMENT_CHANGED]["previous"]["details"] == {"title": "Check-up"}
+    rescheduled = by_type[APPOINTMENT_RESCHEDULED]
+    assert rescheduled["appointment"] == appointment_json(moved)
     assert (rescheduled["previous"]["startTime"], rescheduled["previous"]["endTime"]) == (
         "2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
-    assert by_type[CANCELLED]["appointment"] == cancelled.to_api()
-    assert by_type[CANCELLED]["previous"]["status"] == "scheduled"
-    assert events[0]["time"] == booked.to_api()["updatedAt"]
+    assert by_type[APPOINTMENT_CANCELLED]["appointment"] == appointment_json(cancelled)
+    assert by_type[APPOINTMENT_CANCELLED]["previous"]["status"] == "scheduled"
+    assert events[0]["time"] == appointment_json(booked)["updatedAt"]
 
 
 def test_the_same_stream_batch_delivered_twice_publishes_the_same_event_ids(stack, bus):

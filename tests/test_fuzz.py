@@ -24,7 +24,6 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 import conflict_detector
-from appointments.bookings import Bookings
 from conftest import ROOT, TEMPLATE, module_moto_store
 from gateway import wsgi_app
 from lambdas import invoke_api
@@ -71,7 +70,7 @@ def moto_store():
 
 @pytest.fixture
 def moto_tables(moto_store):
-    conflict_detector.use(Bookings(moto_store))
+    conflict_detector.use(moto_store)
 
 
 @pytest.mark.slow

@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import conflict_detector
-from appointments.bookings import Bookings
 from conftest import NOW, Api, Clock, module_moto_store
 
 ERROR_CODES = {400: {"ValidationError"}, 403: {"Forbidden"}, 404: {"NotFound"},
@@ -106,13 +105,13 @@ operations = st.lists(st.one_of(
 
 @pytest.fixture(scope="module")
 def moto_store():
-    with module_moto_store() as store:
+    with module_moto_store(clock=Clock(NOW)) as store:
         yield store
 
 
 @pytest.fixture
 def api(moto_store):
-    conflict_detector.use(Bookings(moto_store, clock=Clock(NOW), sleep=lambda _: None))
+    conflict_detector.use(moto_store)
     return Api()
 
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from appointments.domain import UTC, Interval
 from appointments.errors import ValidationError
 from appointments.inputs import ListQuery, idempotent_appointment_id, list_query, window_query
+from appointments.times import UTC, Interval
 
 
 def test_a_list_query_becomes_typed_values_with_defaults():

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from appointments.domain import format_instant, parse_stored_instant
+from appointments.times import format_instant, parse_stored_instant
 from conftest import booking
 
 WINDOW = "from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z"

@@ -13,11 +13,14 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from appointments.appointment import new_appointment
 from appointments.availability import parse_availability, slot_candidates
-from appointments.bookings import Caller
-from appointments.domain import UTC, Interval, format_instant, new_appointment
+from appointments.caller import Caller
 from appointments.errors import Conflict, Unavailable
 from appointments.inputs import SlotQuery
+from appointments.rules_store import RulesStore
+from appointments.times import UTC, Interval, format_instant
+from seeding import bulk_load
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Pacific/Auckland"]
@@ -56,17 +59,18 @@ existing = st.lists(st.tuples(st.integers(0, 4 * 24 * 4), st.sampled_from([2, 4,
                                                                  HealthCheck.too_slow])
 @given(rules(), existing, st.integers(0, 3 * 24), st.sampled_from([30, 60, 90]), st.sampled_from([15, 30, 60]))
 def test_every_slot_offered_is_accepted_and_every_candidate_not_offered_is_refused(
-        bookings, store, body, appointments, from_hour, duration, step):
+        bookings, calendars, store, body, appointments, from_hour, duration, step):
     provider = f"dr-{uuid.uuid4().hex[:8]}"
-    rules_now = store.put_rules(provider, parse_availability(body))
+    rules_now = RulesStore(store).put(provider, parse_availability(body))
     base = datetime(2026, 12, 1, tzinfo=UTC)
-    store.bulk_load(new_appointment({"userId": f"other-{i}-{provider}", "participants": [provider],
-                                     "startTime": format_instant(base + timedelta(minutes=15 * q)),
-                                     "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
-                                    appointment_id=f"{provider}-{i}", now=NOW) for i, (q, n) in enumerate(appointments))
+    bulk_load(store, [new_appointment({"userId": f"other-{i}-{provider}", "participants": [provider],
+                                       "startTime": format_instant(base + timedelta(minutes=15 * q)),
+                                       "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
+                                      appointment_id=f"{provider}-{i}", now=NOW)
+                      for i, (q, n) in enumerate(appointments)])
     window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
     query = SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step))
-    offered = {s["start"] for s in bookings.slots(provider, query, Caller())["slots"]}
+    offered = {format_instant(s.start) for s in calendars.slots(provider, query, Caller())}
     candidates = list(slot_candidates(rules_now, window, query.duration, query.step))
     assert offered <= {format_instant(c) for c in candidates}
     event(f"candidates: {'none' if not candidates else 'some'}; offered: {'none' if not offered else 'some'}; "

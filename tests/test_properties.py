@@ -9,9 +9,12 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appointments.bookings import Caller
-from appointments.domain import Interval, format_instant, parse_stored_instant
+from appointments.calendar_reads import CalendarReads
+from appointments.caller import Caller
+from appointments.decision import Plan
 from appointments.errors import Conflict
+from appointments.store import BookingStore
+from appointments.times import Interval, format_instant, parse_stored_instant
 
 BASE = "2026-12-01T00:00:00Z"
 QUARTER = 15  # minutes; starts and lengths are in quarter hours over four days, so buckets span days
@@ -72,12 +75,12 @@ def test_service_decisions_equal_the_brute_force_model(bookings, store, ops):
                 assert accepted == expected, (op, model)
     # The buckets hold exactly the scheduled intervals, each on every day it touches.
     first, last = window(0, 0)[0][:10], "2026-12-08"
-    busy = {s.interval.encode() for s in store.calendar_slots(user, first, last)}
+    busy = {s.interval.encode() for s in CalendarReads(store).entries(user, first, last)}
     assert busy == {f"{s}/{e}" for s, e in model.values()}
     for appointment_id, (start, end) in model.items():
         days = Interval(parse_stored_instant(start), parse_stored_instant(end)).days()
-        snapshot = store.read_calendars({user: days})
-        assert all(appointment_id in bucket.slots for bucket in snapshot.buckets.values())
+        snapshot = BookingStore(store).read(Plan((), {user: frozenset(days)}))
+        assert all(appointment_id in bucket.entries for bucket in snapshot.buckets.values())
 
 
 # -- many users sharing providers and rooms ------------------------------------------------------------
@@ -147,8 +150,8 @@ def test_decisions_across_shared_calendars_equal_the_brute_force_model(bookings,
             assert accepted == expected, (op, model)
     # Every calendar's buckets hold exactly the scheduled appointments occupying it.
     for calendar_id in [*users, *named.values()]:
-        stored = {(s.appointment_id, s.interval.encode()) for s in store.calendar_slots(calendar_id, "2026-11-30",
-                                                                                          "2026-12-08")}
+        entries = CalendarReads(store).entries(calendar_id, "2026-11-30", "2026-12-08")
+        stored = {(e.appointment_id, e.interval.encode()) for e in entries}
         expected = {(key, f"{interval[0]}/{interval[1]}") for key, (calendars, interval) in model.items()
                     if calendar_id in calendars}
         assert stored == expected, calendar_id

@@ -16,9 +16,11 @@ import pytest
 
 import deploy
 from appointments.availability import parse_availability
-from appointments.bookings import Caller
+from appointments.caller import Caller
+from appointments.representations import appointment_json
+from appointments.rules_store import RulesStore
 from appointments.settings import ApiSettings
-from appointments.wiring import build_bookings
+from appointments.wiring import build_services
 from conftest import table_name
 from fleet import Fleet, Invocation
 
@@ -82,7 +84,7 @@ def test_concurrent_overlapping_bookings_admit_exactly_one(fleet):
 
 
 def test_a_reschedule_racing_bookings_into_the_same_slot_admits_exactly_one(fleet):
-    bookings = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment())
+    bookings = build_services(boto3.client("dynamodb"), ApiSettings.from_environment()).bookings
     original, _ = bookings.book({"userId": "mover", "startTime": "2031-01-10T08:00:00Z",
                                         "endTime": "2031-01-10T09:00:00Z"}, Caller())
     move = Invocation("PATCH", f"/appointments/{original.appointment_id}",
@@ -123,9 +125,9 @@ def provider_agenda(provider: str) -> list[dict]:
     from appointments.inputs import agenda_query
 
     query = agenda_query({"from": "2031-02-10T00:00:00Z", "to": "2031-02-11T00:00:00Z", "limit": "100"})
-    appointments, _ = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment()).agenda(
+    appointments, _ = build_services(boto3.client("dynamodb"), ApiSettings.from_environment()).calendars.agenda(
         provider, query, Caller())
-    return [a.to_api() for a in appointments]
+    return [appointment_json(a) for a in appointments]
 
 
 def test_customers_racing_for_one_provider_admit_exactly_one(fleet):
@@ -138,7 +140,7 @@ def test_customers_racing_for_one_provider_admit_exactly_one(fleet):
 
 
 def test_a_reschedule_racing_bookings_of_a_shared_provider_admits_exactly_one(fleet):
-    bookings = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment())
+    bookings = build_services(boto3.client("dynamodb"), ApiSettings.from_environment()).bookings
     original, _ = bookings.book({"userId": "mover-patient", "participants": ["dr-move"],
                                  "startTime": "2031-02-10T06:00:00Z", "endTime": "2031-02-10T07:00:00Z"}, Caller())
     move = Invocation("PATCH", f"/appointments/{original.appointment_id}",
@@ -176,8 +178,8 @@ def writes_since(journal, mark: int) -> list[dict]:
 def race_bookings_against_closing_the_calendar(journal, fleet_: Fleet, provider: str) -> tuple[list, list[dict]]:
     """Rules open 09:00-17:00, then one PUT that closes every day, released together with 31 bookings of
     distinct quarter hours inside the open hours. Returns the results and the writes in commit order."""
-    store = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment()).store
-    store.put_rules(provider, parse_availability({"timeZone": "UTC", "weekly": {
+    rules = RulesStore(build_services(boto3.client("dynamodb"), ApiSettings.from_environment()).tables)
+    rules.put(provider, parse_availability({"timeZone": "UTC", "weekly": {
         d: [{"start": "09:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}))
     mark = len(journal.read_text().splitlines())
     close = Invocation("PUT", f"/calendars/{provider}/availability", {"timeZone": "UTC", "weekly": {}})
@@ -227,7 +229,7 @@ def test_the_rules_race_catches_a_store_that_does_not_check_the_rules_it_read(ra
 # -- lost updates ---------------------------------------------------------------------------------------------
 
 def patches_with_the_same_if_match(user: str) -> list[Invocation]:
-    appointment, _ = build_bookings(boto3.client("dynamodb"), ApiSettings.from_environment()).book(
+    appointment, _ = build_services(boto3.client("dynamodb"), ApiSettings.from_environment()).bookings.book(
         {"userId": user, "startTime": "2031-04-10T09:00:00Z", "endTime": "2031-04-10T10:00:00Z"}, Caller())
     return [Invocation("PATCH", f"/appointments/{appointment.appointment_id}", {"details": {"editor": str(i)}},
                        (("If-Match", '"1"'),)) for i in range(WORKERS)]

@@ -12,9 +12,9 @@ from botocore.exceptions import ClientError
 import reminder_scheduler
 import reminder_sender
 from appointments.adapters import ReminderRequest, schedule_name
-from appointments.bookings import Caller
-from appointments.domain import UTC
+from appointments.caller import Caller
 from appointments.settings import PublisherSettings, SchedulerSettings, SenderSettings
+from appointments.times import UTC
 from appointments.wiring import build_delivery, build_scheduling
 from conftest import API_SETTINGS, ENV, TEMPLATE, Clock, Flaky, resolve
 from lambdas import StackSettings, wire
@@ -47,7 +47,7 @@ class System:
             SenderSettings(API_SETTINGS.table_name, self.topic_arn), PublisherSettings(f"AppointmentEvents-{ENV}"))
         wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns,
                      events=boto3.client("events"), clock=clock, sleep=lambda _: None)
-        self.bookings, self.store = wired.bookings, wired.bookings.store
+        self.bookings, self.store = wired.bookings, wired.services.tables
         stream_arn = dynamodb.describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)
         self.firer = ScheduleFirer(self.scheduler, GROUP, lambda arn, payload: self.send(payload))

@@ -188,7 +188,9 @@ class Reach:
 
     def visit(self, node: ast.AST) -> None:
         for sub in ast.walk(node):
-            if isinstance(sub, ast.ImportFrom) and (sub.module or "").split(".")[0] == "appointments":
+            if isinstance(sub, ast.ImportFrom) and sub.module == "appointments":  # from appointments import decision
+                self.modules.update(f"appointments.{alias.name}" for alias in sub.names)
+            elif isinstance(sub, ast.ImportFrom) and (sub.module or "").split(".")[0] == "appointments":
                 self.modules.add(sub.module)
             elif isinstance(sub, ast.Name):
                 self.names.add(sub.id)

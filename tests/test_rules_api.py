@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import conflict_detector
-from appointments.bookings import Caller
+from appointments.caller import Caller
+from appointments.decision import Commit, Plan
 from appointments.errors import StaleRead
-from conftest import Api, booking
+from appointments.store import BookingStore
+from conftest import booking
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NINE_TO_FIVE = {d: [{"start": "09:00", "end": "17:00"}] for d in WEEKDAYS}
@@ -137,12 +138,14 @@ def test_changing_or_removing_rules_never_touches_existing_appointments(api):
 def test_a_commit_is_refused_when_the_rules_changed_after_they_were_read(api, bookings, store):
     put_rules(api)
     proposed = bookings.book(booking(start="2026-12-02T09:00:00Z", end="2026-12-02T10:00:00Z"), Caller())[0]
-    snapshot = store.read_calendars({"dr-smith": ["2026-12-01"]}, rules_of=["dr-smith"])
+    writer = BookingStore(store)
+    snapshot = writer.read(Plan(("dr-smith",), {"dr-smith": frozenset({"2026-12-01"})}))
     put_rules(api, weekly={})  # the rules the decision read are gone
     from dataclasses import replace
 
     with pytest.raises(StaleRead):
-        store.commit(replace(proposed, appointment_id="other"), snapshot)
+        writer.commit(Commit(replace(proposed, appointment_id="other"), None,
+                             tuple((bucket, None) for bucket in snapshot.buckets.values()), snapshot.rule_versions))
 
 
 # -- slots ---------------------------------------------------------------------------------------------------
@@ -204,12 +207,6 @@ def test_every_offered_slot_books_and_a_refused_grid_candidate_is_refused(api):
 
 
 # -- Cognito ------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def as_user(bookings):
-    conflict_detector.use(bookings)
-    return lambda sub, groups=None: Api(claims={"sub": sub, **({"cognito:groups": groups} if groups else {})})
-
 
 def test_with_cognito_a_calendar_with_rules_is_bookable_and_readable_by_anyone(as_user):
     put_rules(as_user("dr-smith"))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from boto3.dynamodb.types import TypeSerializer
 
-from appointments.bookings import Caller
-from appointments.domain import new_appointment
-from appointments.store import appointment_from_item, appointment_item
+from appointments.appointment import new_appointment
+from appointments.caller import Caller
+from appointments.codecs import appointment_from_item, appointment_item
+from appointments.decision import Commit, Plan
+from appointments.rules_store import RulesStore
+from appointments.store import BookingStore
 from conftest import NOW, booking
 
 STORED = {"userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders", "status", "createdAt",
@@ -38,13 +41,20 @@ def test_every_bucket_a_decision_read_is_written_or_condition_checked_in_its_tra
     other, _ = bookings.book(booking(user="bob", start="2026-12-02T09:00:00Z", end="2026-12-02T10:00:00Z"),
                              Caller())
     proposed = new_appointment(booking(), appointment_id="a1", now=NOW)
-    snapshot = store.read_calendars({"alice": ["2026-12-01"], "bob": ["2026-12-02"]})  # bob's day stays as it is
+    writer = BookingStore(store)
+    read = Plan((), {"alice": frozenset({"2026-12-01"}), "bob": frozenset({"2026-12-02"})})
+
+    def commit(snapshot) -> Commit:  # alice's day gets the entry; bob's stays as it is, and is checked
+        return Commit(proposed, None, ((snapshot.buckets[("alice", "2026-12-01")], {"a1": proposed.entry}),
+                                       (snapshot.buckets[("bob", "2026-12-02")], None)), {})
+
+    snapshot = writer.read(read)
     bookings.cancel(other.appointment_id, Caller())  # a concurrent change to a bucket the decision read
     with pytest.raises(StaleRead):
-        store.commit(proposed, snapshot)
-    assert store.get("a1") is None
-    store.commit(proposed, store.read_calendars({"alice": ["2026-12-01"], "bob": ["2026-12-02"]}))
-    assert store.get("a1") == proposed
+        writer.commit(commit(snapshot))
+    assert store.appointment("a1") is None
+    writer.commit(commit(writer.read(read)))
+    assert store.appointment("a1") == proposed
 
 
 def test_rules_can_be_replaced_only_at_the_version_expected_ready_for_if_match(store):
@@ -53,14 +63,14 @@ def test_rules_can_be_replaced_only_at_the_version_expected_ready_for_if_match(s
     from appointments.availability import parse_availability
     from appointments.errors import StaleRead
 
-    rules = parse_availability({"timeZone": "UTC"})
-    assert store.put_rules("dr-smith", rules, expected_version=0).version == 1
+    rules, stored = parse_availability({"timeZone": "UTC"}), RulesStore(store)
+    assert stored.put("dr-smith", rules, expected_version=0).version == 1
     with pytest.raises(StaleRead):
-        store.put_rules("dr-smith", rules, expected_version=0)
-    assert store.put_rules("dr-smith", rules, expected_version=1).version == 2
+        stored.put("dr-smith", rules, expected_version=0)
+    assert stored.put("dr-smith", rules, expected_version=1).version == 2
     with pytest.raises(StaleRead):
-        store.put_rules("dr-smith", rules, expected_version=1)
-    assert store.put_rules("dr-smith", rules).version == 3
+        stored.put("dr-smith", rules, expected_version=1)
+    assert stored.put("dr-smith", rules).version == 3
 
 
 def test_a_booking_decided_on_rules_that_were_removed_and_set_again_fails_its_check(store, clock):
@@ -68,16 +78,52 @@ def test_a_booking_decided_on_rules_that_were_removed_and_set_again_fails_its_ch
     checked version 1 cannot commit against the rules set after a removal (version 3)."""
     import pytest
 
+    from appointments import decision
     from appointments.availability import parse_availability
     from appointments.errors import StaleRead
 
-    store.put_rules("dr-smith", parse_availability({"timeZone": "UTC", "bufferAfter": 30}))
-    booking_read = store.read_calendars({"dr-smith": ["2026-12-01"]}, rules_of=["dr-smith"])
-    assert booking_read.rule_versions == {"dr-smith": 1}
-    store.delete_rules("dr-smith")
-    assert store.rules_state("dr-smith") == (None, 2)
-    assert store.put_rules("dr-smith", parse_availability({"timeZone": "UTC"})).version == 3
+    rules, writer = RulesStore(store), BookingStore(store)
+    rules.put("dr-smith", parse_availability({"timeZone": "UTC", "bufferAfter": 30}))
     appointment = new_appointment(booking(participants=["dr-smith"]), appointment_id="a1", now=clock())
+    plan = decision.plan(None, appointment)
+    booking_read = writer.read(plan)
+    assert booking_read.rule_versions == {"alice": 0, "dr-smith": 1}
+    decided = decision.decide(appointment, plan.checked, booking_read.occupancy(), booking_read.rules, clock())
+    rules.remove("dr-smith")
+    assert rules.state("dr-smith") == (None, 2)
+    assert rules.put("dr-smith", parse_availability({"timeZone": "UTC"})).version == 3
     with pytest.raises(StaleRead):
-        store.commit(appointment, booking_read)
+        writer.commit(decision.outcome(appointment, None, decided, booking_read))
     assert store.dynamodb.scan(TableName=store.table)["Items"] == []
+
+
+def test_rules_stored_under_looser_limits_still_read_and_still_decide_bookings(api, store):
+    """The stored form is read as stored, not back through the API's validation: rules written when a
+    limit was looser (13 windows a day, maxPerDay 1500, maximumAdvance 900 days) keep working after the
+    limits were tightened to 12, 1000 and 730."""
+    import json
+
+    import pytest
+
+    from appointments.availability import parse_availability
+    from appointments.errors import ValidationError
+    from appointments.representations import availability_json
+
+    windows = [{"start": f"{h:02d}:00", "end": f"{h:02d}:30"} for h in range(6, 19)]  # 13 windows
+    stored = {"timeZone": "UTC", "weekly": {"tue": windows}, "overrides": {}, "bufferBefore": 0, "bufferAfter": 0,
+              "minimumNotice": 0, "maximumAdvance": 900, "maxPerDay": 1500}
+    store.dynamodb.put_item(TableName=store.calendar, Item={"userId": {"S": "old-clinic"},
+                                                            "day": {"S": "availability"},
+                                                            "rules": {"S": json.dumps(stored)},
+                                                            "version": {"N": "4"}})
+    rules = RulesStore(store).get("old-clinic")
+    assert (len(rules.weekly["tue"]), rules.max_per_day, rules.maximum_advance, rules.version) == (13, 1500, 900, 4)
+    with pytest.raises(ValidationError):  # what reading back through the API's validation would have done
+        parse_availability({k: v for k, v in availability_json(rules).items() if k != "version"})
+    inside = api.post(body=booking(start="2026-12-01T18:00:00Z", end="2026-12-01T18:30:00Z",
+                                   participants=["old-clinic"]))  # 2026-12-01 is a Tuesday
+    assert inside.status == 201, inside.body
+    outside = api.post(body=booking(user="bob", start="2026-12-01T18:30:00Z", end="2026-12-01T19:00:00Z",
+                                    participants=["old-clinic"]))
+    assert (outside.status, outside.body["reason"]) == (409, "outsideHours")
+    assert api.get("/calendars/old-clinic/availability").body["version"] == 4

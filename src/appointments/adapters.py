@@ -13,17 +13,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from appointments.domain import (
-    UTC,
-    Appointment,
-    Reminder,
-    format_instant,
-    reminder_message,
-    reminder_subject,
-    reminder_type,
-)
+from appointments.appointment import Appointment
 from appointments.errors import ValidationError
 from appointments.events import SOURCE, AppointmentEvent
+from appointments.reminder_plan import Reminder, reminder_message, reminder_subject, reminder_type
+from appointments.times import UTC, format_instant
 
 SCHEDULE_NAME_LIMIT = 64
 SCHEDULE_RETRY = {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}

@@ -1,7 +1,7 @@
-"""Availability rules of a calendar, and the one function that decides whether a calendar takes an interval.
+"""Availability rules of a calendar, and ``refusal``: whether a calendar's rules take an interval.
 
-Pure like ``domain.py``: booking and slot search both call ``refusal``, so the slots offered and the
-bookings accepted can never disagree. Windows are local wall-clock times in the calendar's zone;
+Pure. ``decision.decide`` asks ``refusal`` for booking and slot search alike, so the slots offered and
+the bookings accepted can never disagree. Windows are local wall-clock times in the calendar's zone;
 each is turned into UTC on its own date, so a window on a daylight-saving day is as long as the clocks
 make it.
 """
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from appointments.domain import UTC, Appointment, CalendarConflict, Interval, Occupancy, Slot, parse_zone
 from appointments.errors import ValidationError
+from appointments.occupancy import Entry, Occupancy
+from appointments.times import UTC, Interval, parse_zone
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FIELDS = ("timeZone", "weekly", "overrides", "bufferBefore", "bufferAfter", "minimumNotice", "maximumAdvance",
@@ -81,16 +82,6 @@ class Availability:
         # Adding to an aware datetime is wall-clock arithmetic; the zone then gives that wall time's offset.
         return (datetime.combine(day, time(0), self.zone) + timedelta(minutes=minutes)).astimezone(UTC)
 
-    def to_api(self) -> dict:
-        return {
-            "timeZone": self.time_zone,
-            "weekly": {day: _windows_to_api(self.weekly[day]) for day in WEEKDAYS if day in self.weekly},
-            "overrides": {day: _windows_to_api(windows) for day, windows in sorted(self.overrides.items())},
-            "bufferBefore": self.buffer_before, "bufferAfter": self.buffer_after,
-            "minimumNotice": self.minimum_notice, "maximumAdvance": self.maximum_advance,
-            "maxPerDay": self.max_per_day, "version": self.version,
-        }
-
 
 def refusal(rules: Availability | None, interval: Interval, now: datetime, starts_that_day: int,
             local_date: date | None = None) -> str | None:
@@ -114,9 +105,9 @@ def refusal(rules: Availability | None, interval: Interval, now: datetime, start
     return None
 
 
-def starts_on(rules: Availability, day: date, slots: Iterable[Slot], ignore: str | None = None) -> int:
-    """How many of ``slots`` start on a local date (each appointment once)."""
-    return Occupancy(slots).starting_on(rules.zone, day, ignore)
+def starts_on(rules: Availability, day: date, entries: Iterable[Entry], ignore: str | None = None) -> int:
+    """How many of ``entries`` start on a local date (each appointment once)."""
+    return Occupancy(entries).starting_on(rules.zone, day, ignore)
 
 
 # -- validation -------------------------------------------------------------------------------------------
@@ -208,80 +199,7 @@ def _windows(value: object, where: str) -> tuple[Window, ...]:
     return tuple(joined)
 
 
-def _windows_to_api(windows: Iterable[Window]) -> list[dict]:
-    def clock(minutes: int) -> str:
-        return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-    return [{"start": clock(start), "end": clock(end)} for start, end in windows]
-
-
-# -- the decision booking and slot search share ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether the calendars take an appointment, and what that rests on."""
-
-    unavailable: tuple[str, str] | None  # (calendarId, reason) of the first calendar whose rules refuse it
-    conflicts: list[CalendarConflict]
-    footprints: dict[str, Interval]  # what it blocks on each calendar checked
-    counted: dict[str, Interval]  # the local date whose starts a daily cap counted, by calendar
-
-    @property
-    def accepted(self) -> bool:
-        return self.unavailable is None and not self.conflicts
-
-    @property
-    def rests_on(self) -> set[tuple[str, str]]:
-        """The (calendar, UTC day) buckets the decision read: those of each footprint, and of each counted date."""
-        return {(calendar_id, day) for spans in (self.footprints, self.counted)
-                for calendar_id, span in spans.items() for day in span.days()}
-
-
-NOTHING = Occupancy()
-
-
-def decide(appointment: Appointment, checked: Iterable[str], occupancy: Mapping[str, Occupancy],
-           rules: Mapping[str, Availability | None], now: datetime, *, until_refused: bool = False) -> Decision:
-    """Check ``appointment`` on the calendars ``checked`` (in its calendar order): each calendar's rules,
-    then what is in the way of its footprint there. ``occupancy`` and ``rules`` are what was read.
-
-    ``until_refused`` stops at the first refusal, for a caller that needs only ``accepted`` (slot search);
-    the decision is then exactly as accepted or refused, with fewer reasons listed."""
-    unavailable, conflicts, footprints, counted = None, [], {}, {}
-    checked = set(checked)
-    for calendar_id in (c for c in appointment.calendars if c in checked):
-        calendar_rules, existing = rules.get(calendar_id), occupancy.get(calendar_id, NOTHING)
-        footprint = calendar_rules.footprint(appointment.interval) if calendar_rules else appointment.interval
-        footprints[calendar_id] = footprint
-        starts, local_date = 0, None
-        if calendar_rules:
-            local_date = calendar_rules.local_date(appointment.interval.start)
-            if calendar_rules.max_per_day is not None:
-                counted[calendar_id] = calendar_rules.local_day(local_date)
-                starts = existing.starting_on(calendar_rules.zone, local_date, ignore=appointment.appointment_id)
-        reason = refusal(calendar_rules, appointment.interval, now, starts, local_date)
-        if reason and unavailable is None:
-            unavailable = (calendar_id, reason)
-        if unavailable and until_refused:
-            break
-        conflicts += [CalendarConflict(calendar_id, slot)
-                      for slot in existing.overlapping(footprint, ignore=appointment.appointment_id)]
-        if conflicts and until_refused:
-            break
-    return Decision(unavailable, conflicts, footprints, counted)
-
-
-def days_to_read(interval: Interval) -> list[str]:
-    """The UTC days a decision about ``interval`` may rest on, whatever the calendars' rules turn out to
-    be: its footprint (buffers reach at most 4 hours out) and the local date of its start (a zone puts
-    it at most a day either side), all read in the same consistent read as the rules."""
-    return Interval(interval.start - timedelta(days=1), interval.end + timedelta(days=1)).days()
-
-
-def days_occupied(interval: Interval) -> list[str]:
-    """The UTC days whose buckets may hold an appointment's entry: its interval widened by the largest buffers."""
-    return Interval(interval.start - timedelta(minutes=MAX_BUFFER), interval.end + timedelta(minutes=MAX_BUFFER)).days()
-
+# -- the starts a slot search considers -----------------------------------------------------------------------
 
 def slot_candidates(rules: Availability | None, window: Interval, duration: timedelta, step: timedelta):
     """The starts a slot search considers (API.md, "Slots"): on a calendar with rules, each open window's

@@ -14,7 +14,7 @@ from datetime import timedelta
 from icalendar import Alarm, Calendar, Event
 from icalendar.prop import vDuration
 
-from appointments.domain import Appointment
+from appointments.appointment import Appointment
 
 PRODUCT_ID = "-//appointments//Appointment Scheduler//EN"
 STATUS = {"scheduled": "CONFIRMED", "cancelled": "CANCELLED"}

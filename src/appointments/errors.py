@@ -6,37 +6,33 @@ from __future__ import annotations
 class AppointmentError(Exception):
     """Base of every error a client may see. ``code`` is the API's ``error`` value."""
 
-    status = 500
-    code = "InternalError"
+    status, code = 500, "InternalError"
     headers: dict[str, str] = {}  # HTTP headers the answer carries
+    default_message = ""
 
-    def __init__(self, message: str, **extra):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | None = None, **extra):
+        self.message = message or self.default_message
+        super().__init__(self.message)
         self.extra = extra
 
 
 class ValidationError(AppointmentError):
-    status = 400
-    code = "ValidationError"
+    status, code = 400, "ValidationError"
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message, **({"field": field} if field else {}))
 
 
 class Forbidden(AppointmentError):
-    status = 403
-    code = "Forbidden"
+    status, code = 403, "Forbidden"
 
 
 class NotFound(AppointmentError):
-    status = 404
-    code = "NotFound"
+    status, code = 404, "NotFound"
 
 
 class Conflict(AppointmentError):
-    status = 409
-    code = "Conflict"
+    status, code = 409, "Conflict"
 
     def __init__(self, message: str, conflicts: list[dict]):
         super().__init__(message, conflicts=conflicts)
@@ -54,8 +50,7 @@ class TooMuchContention(Conflict):
 class Unavailable(AppointmentError):
     """A calendar's availability rules refuse the time: outsideHours, minimumNotice, maximumAdvance, dailyLimit."""
 
-    status = 409
-    code = "Unavailable"
+    status, code = 409, "Unavailable"
     EXPLAINED = {"outsideHours": "is not open at that time", "minimumNotice": "needs more notice",
                  "maximumAdvance": "does not take bookings that far ahead",
                  "dailyLimit": "has no more room on that day"}
@@ -66,15 +61,13 @@ class Unavailable(AppointmentError):
 
 
 class AppointmentCancelled(AppointmentError):
-    status = 409
-    code = "AppointmentCancelled"
+    status, code = 409, "AppointmentCancelled"
 
 
 class PreconditionFailed(AppointmentError):
     """If-Match named a version that is not the current one; nothing changed."""
 
-    status = 412
-    code = "PreconditionFailed"
+    status, code = 412, "PreconditionFailed"
 
     def __init__(self, current_version: int):
         super().__init__(f"The resource is at version {current_version}, not the one If-Match names; read it again "
@@ -82,19 +75,15 @@ class PreconditionFailed(AppointmentError):
 
 
 class IdempotencyKeyReused(AppointmentError):
-    status = 422
-    code = "IdempotencyKeyReused"
+    status, code = 422, "IdempotencyKeyReused"
 
 
 class ServiceUnavailable(AppointmentError):
     """DynamoDB throttled the request past a bounded, jittered backoff; nothing was changed."""
 
-    status = 503
-    code = "ServiceUnavailable"
+    status, code = 503, "ServiceUnavailable"
     headers = {"Retry-After": "2"}
-
-    def __init__(self) -> None:
-        super().__init__("The service is busy right now and changed nothing; retry after the Retry-After seconds.")
+    default_message = "The service is busy right now and changed nothing; retry after the Retry-After seconds."
 
 
 class StaleRead(Exception):

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from appointments.domain import Appointment
-from appointments.store import appointment_images
+from appointments.appointment import Appointment
+from appointments.codecs import appointment_images
+from appointments.representations import appointment_json
 
 SOURCE = "appointments"
-BOOKED, RESCHEDULED, CHANGED, CANCELLED = ("AppointmentBooked", "AppointmentRescheduled", "AppointmentChanged",
-                                           "AppointmentCancelled")
+# The detail types (API.md, "Appointment events"); apart from the appointment's status names.
+APPOINTMENT_BOOKED, APPOINTMENT_RESCHEDULED = "AppointmentBooked", "AppointmentRescheduled"
+APPOINTMENT_CHANGED, APPOINTMENT_CANCELLED = "AppointmentChanged", "AppointmentCancelled"
 ENTRIES_PER_CALL = 10  # PutEvents' limit
 
 
@@ -39,8 +41,8 @@ class AppointmentEvent:
         return self.appointment.updated_at
 
     def detail(self) -> dict:
-        return {"eventId": self.event_id, "appointment": self.appointment.to_api(),
-                "previous": self.previous.to_api() if self.previous else None}
+        return {"eventId": self.event_id, "appointment": appointment_json(self.appointment),
+                "previous": appointment_json(self.previous) if self.previous else None}
 
 
 def appointment_event(old: Appointment | None, new: Appointment | None) -> AppointmentEvent | None:
@@ -49,14 +51,14 @@ def appointment_event(old: Appointment | None, new: Appointment | None) -> Appoi
     if new is None:
         return None
     if old is None:
-        return AppointmentEvent(BOOKED, new, None)
+        return AppointmentEvent(APPOINTMENT_BOOKED, new, None)
     if new.version <= old.version:
         return None
     if not new.is_scheduled:
-        return AppointmentEvent(CANCELLED, new, old)
+        return AppointmentEvent(APPOINTMENT_CANCELLED, new, old)
     if new.interval != old.interval:
-        return AppointmentEvent(RESCHEDULED, new, old)
-    return AppointmentEvent(CHANGED, new, old)
+        return AppointmentEvent(APPOINTMENT_RESCHEDULED, new, old)
+    return AppointmentEvent(APPOINTMENT_CHANGED, new, old)
 
 
 # -- publishing a stream batch ---------------------------------------------------------------------

@@ -11,12 +11,13 @@ import json
 import re
 import string
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from appointments.domain import CANCELLED, SCHEDULED, USER_ID, Interval, parse_instant
+from appointments.appointment import CALENDAR_ID, CANCELLED, SCHEDULED
 from appointments.errors import ValidationError
+from appointments.times import Interval, parse_instant
 
 MAX_BODY_BYTES = 16 * 1024
 IDEMPOTENCY_NAMESPACE = uuid.UUID("8c5e7d0e-3f0b-4c52-9a43-51a3a5a0c2f1")
@@ -52,6 +53,22 @@ def idempotent_appointment_id(user_id: str, key: str) -> str:
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{key}"))
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """What an Idempotency-Key means for one booking: the appointment it stands for, and the fingerprint of
+    the request that a retry must repeat."""
+
+    appointment_id: str
+    fingerprint: str
+
+
+def idempotency(key: str | None, body: Mapping) -> Idempotency | None:
+    """The booking's Idempotency-Key, read once; ``body`` is the request with its userId resolved."""
+    if key is None:
+        return None
+    return Idempotency(idempotent_appointment_id(body["userId"], key), request_fingerprint(body))
+
+
 # -- query parameters -----------------------------------------------------------------------------
 
 def only(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
@@ -75,7 +92,7 @@ def id_list(params: Mapping[str, str], name: str) -> tuple[str, ...] | None:
     if name not in params:
         return None
     items = tuple(params[name].split(","))
-    if not all(USER_ID.fullmatch(item) for item in items):
+    if not all(CALENDAR_ID.fullmatch(item) for item in items):
         raise ValidationError(f"{name} must list calendar IDs separated by single commas, each 1-128 characters "
                               "from A-Z a-z 0-9 . _ @ + : -", name)
     return items
@@ -268,16 +285,3 @@ def prefers_calendar(accept: str | None) -> bool:
         return False
     ranges = _accepted(accept)
     return _weight(ranges, CALENDAR_TYPE) > _weight(ranges, JSON_TYPE)
-
-
-# -- browsers (CORS) -------------------------------------------------------------------------------
-
-EXPOSED_HEADERS = ("ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed")
-
-
-def cors_headers(origin: str, allowed: Collection[str]) -> dict[str, str]:
-    """The CORS headers of an answer to ``origin``: none unless it is one of the allowed origins."""
-    if origin not in allowed:
-        return {}
-    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": ",".join(EXPOSED_HEADERS),
-            "Vary": "Origin"}

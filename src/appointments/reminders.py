@@ -12,27 +12,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from appointments.adapters import ReminderPublisher, ReminderRequest, ReminderSchedules
-from appointments.domain import UTC, Appointment, ScheduleChanges, format_instant, schedule_changes
-from appointments.store import AppointmentStore
+from appointments.appointment import Appointment
+from appointments.ledger import ReminderLedger
+from appointments.reminder_plan import ScheduleChanges, schedule_changes
+from appointments.times import format_instant, utc_now
 
 CLAIM_LEASE = timedelta(seconds=30)  # shorter than Lambda's first async retry delay (about a minute)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Reminders:
     """Deliver one reminder at most once, and never for a cancelled or moved appointment."""
 
-    def __init__(self, store: AppointmentStore, publisher: ReminderPublisher,
+    def __init__(self, ledger: ReminderLedger, publisher: ReminderPublisher,
                  clock: Callable[[], datetime] = utc_now):
-        self.store = store
+        self.ledger = ledger
         self.publisher = publisher
         self.clock = clock
 
     def deliver(self, request: ReminderRequest) -> str:
-        appointment = self.store.get(request.appointment_id)
+        appointment = self.ledger.appointment(request.appointment_id)
         if appointment is None:
             return "skipped: the appointment no longer exists"
         if not appointment.is_scheduled:
@@ -41,10 +39,10 @@ class Reminders:
             return "skipped: stale, the appointment was rescheduled"
         if request.minutes_before not in appointment.reminders:
             return "skipped: this reminder was removed"
-        if not self.store.claim_reminder(appointment, request.marker, self.clock(), CLAIM_LEASE):
+        if not self.ledger.claim(appointment, request.marker, self.clock(), CLAIM_LEASE):
             return "skipped: already sent or being sent"
         self.publisher.publish(appointment, request.minutes_before)
-        self.store.mark_reminder_sent(appointment.appointment_id, request.marker)
+        self.ledger.mark_sent(appointment.appointment_id, request.marker)
         return "sent"
 
 

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
+from appointments.times import utc_now
+
 if TYPE_CHECKING:
     from appointments.bookings import Bookings
+    from appointments.calendars import Calendars
     from appointments.events import EventPublishing
     from appointments.reminders import Reminders, ReminderScheduling
     from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings
+    from appointments.store import Tables
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -57,31 +62,40 @@ def aws_client(service: str):
     return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 3}))
 
 
-def utc_now() -> datetime:
-    from appointments.domain import UTC
+@dataclass(frozen=True)
+class Services:
+    """What the API function serves with: the commands and the reads, over the same tables."""
 
-    return datetime.now(UTC)
+    bookings: Bookings
+    calendars: Calendars
+
+    @property
+    def tables(self) -> Tables:
+        return self.calendars.tables
 
 
-def build_bookings(dynamodb, settings: ApiSettings, *, clock: Clock = utc_now,
-                   sleep: Callable[[float], None] = time.sleep, store_class=None) -> Bookings:
+def build_services(dynamodb, settings: ApiSettings, *, clock: Clock = utc_now,
+                   sleep: Callable[[float], None] = time.sleep, store_class=None) -> Services:
     from appointments.bookings import Bookings
-    from appointments.store import AppointmentStore
-    from appointments.throttling import Backoff
+    from appointments.calendars import Calendars
+    from appointments.cursors import PageCursors
+    from appointments.retries import Backoff
+    from appointments.store import BookingStore, Tables
 
-    store = (store_class or AppointmentStore)(dynamodb, settings.table_name, settings.calendar_table_name,
-                                              cursor_key=settings.stack_id, backoff=Backoff(sleep))
-    return Bookings(store, clock=clock, sleep=sleep)
+    tables = Tables(dynamodb, settings.table_name, settings.calendar_table_name, Backoff(sleep))
+    return Services(Bookings((store_class or BookingStore)(tables), clock=clock, sleep=sleep),
+                    Calendars(tables, PageCursors(settings.stack_id), clock=clock, sleep=sleep))
 
 
 def build_delivery(dynamodb, sns, *, table_name: str, topic_arn: str, clock: Clock = utc_now) -> Reminders:
     """The at-most-once reminder delivery: the sender's, and the stream consumer's for a reminder due
-    within a minute."""
+    within a minute. Its ledger reaches AppointmentsTable only as their roles allow (GetItem, UpdateItem)."""
     from appointments.adapters import ReminderPublisher
+    from appointments.ledger import ReminderLedger
     from appointments.reminders import Reminders
-    from appointments.store import AppointmentStore
+    from appointments.store import Tables
 
-    return Reminders(AppointmentStore(dynamodb, table_name), ReminderPublisher(sns, topic_arn), clock=clock)
+    return Reminders(ReminderLedger(Tables(dynamodb, table_name)), ReminderPublisher(sns, topic_arn), clock=clock)
 
 
 def build_scheduling(scheduler, dynamodb, sns, settings: SchedulerSettings, *,

@@ -1,4 +1,8 @@
-"""DynamoDB calls that ride out throttling: a bounded, jittered retry, then ``ServiceUnavailable`` (503).
+"""Retries, each bounded and jittered: through DynamoDB's throttling, and after a lost race.
+
+``Backoff`` rides out throttling and then answers ``ServiceUnavailable`` (503). ``until_committed``
+runs read-decide-commit again after a commit lost to a concurrent change, and answers
+``TooMuchContention`` (409 with Retry-After) when the calendars keep changing.
 
 botocore retries throttled calls itself (the handlers give it a short, standard retry budget), but not
 a transaction cancelled for throttling, a single-item write that meets a transaction in progress
@@ -16,7 +20,7 @@ from typing import TypeVar
 
 from botocore.exceptions import ClientError
 
-from appointments.errors import ServiceUnavailable
+from appointments.errors import ServiceUnavailable, StaleRead, TooMuchContention
 
 T = TypeVar("T")
 THROTTLING = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"})
@@ -51,3 +55,16 @@ class Backoff:
             if attempt + 1 < self.attempts:
                 self.sleep(random.uniform(0, min(self.cap, self.base * 2 ** attempt)))
         raise ServiceUnavailable()
+
+
+MAX_ATTEMPTS = 8
+
+
+def until_committed(attempt: Callable[[], T], sleep: Callable[[float], None], attempts: int = MAX_ATTEMPTS) -> T:
+    """Run read-decide-commit until it commits; back off with full jitter after each lost race (StaleRead)."""
+    for number in range(attempts):
+        try:
+            return attempt()
+        except StaleRead:
+            sleep(random.uniform(0, 0.01 * 2 ** number))
+    raise TooMuchContention()

@@ -1,0 +1,200 @@
+"""The appointment, and the rules of the fields a request may set (API.md, "Appointment").
+
+Pure: validation turns a request body into an ``Appointment`` or a ``ValidationError`` naming the
+field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from appointments.errors import ValidationError
+from appointments.occupancy import Entry
+from appointments.times import Interval, format_instant, parse_instant, parse_zone
+
+MIN_DURATION = timedelta(minutes=5)  # so a calendar's day holds at most 288 entries, far inside 400 KB
+MAX_DURATION = timedelta(days=7)
+MAX_DETAILS_BYTES = 4 * 1024
+MAX_DETAILS_KEY = 128
+MAX_REMINDERS = 5
+MAX_REMINDER_MINUTES = 40320  # 28 days
+DEFAULT_REMINDERS = (1440, 60)
+CALENDAR_ID = re.compile(r"[A-Za-z0-9._@+:\-]{1,128}")  # every calendar ID, a userId included
+MAX_PARTICIPANTS = 8  # with the user's calendar, 9 calendars: one transaction stays within 100 actions
+CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders")
+PATCH_FIELDS = ("startTime", "endTime", "timeZone", "participants", "details", "reminders")
+READ_ONLY_FIELDS = ("appointmentId", "status", "createdAt", "updatedAt", "version")
+SCHEDULED, CANCELLED = "scheduled", "cancelled"
+
+
+@dataclass(frozen=True)
+class Appointment:
+    appointment_id: str
+    user_id: str
+    interval: Interval
+    time_zone: str = "UTC"
+    participants: tuple[str, ...] = ()
+    details: Mapping[str, str] = field(default_factory=dict)
+    reminders: tuple[int, ...] = DEFAULT_REMINDERS
+    status: str = SCHEDULED
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+    request_hash: str | None = None
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == SCHEDULED
+
+    @property
+    def calendars(self) -> tuple[str, ...]:
+        """Every calendar the appointment occupies: its user's, then the participants, in order."""
+        return (self.user_id, *self.participants)
+
+    @property
+    def entry(self) -> Entry:
+        """The entry it makes in each calendar's buckets (no calendar has buffers yet)."""
+        return Entry(self.appointment_id, self.interval, self.user_id)
+
+
+def _reject_unexpected_fields(body: Mapping, allowed: tuple[str, ...]) -> None:
+    for name in body:
+        if name in READ_ONLY_FIELDS:
+            raise ValidationError(f"{name} is read-only; remove it from the request.", name)
+        if name not in allowed:
+            raise ValidationError(f"Unknown field '{name}'. Allowed fields: {', '.join(allowed)}.", str(name))
+
+
+def validate_calendar_id(value: object, field_name: str = "userId") -> str:
+    """A calendar ID (a userId is one): 1-128 characters from A-Z a-z 0-9 . _ @ + : -"""
+    if not isinstance(value, str) or not CALENDAR_ID.fullmatch(value):
+        raise ValidationError(f"{field_name} must be 1-128 characters from A-Z a-z 0-9 . _ @ + : -", field_name)
+    return value
+
+
+def validate_participants(value: object, user_id: str) -> tuple[str, ...]:
+    rule = (f"participants must be a list of up to {MAX_PARTICIPANTS} distinct calendar IDs other than userId, "
+            "each 1-128 characters from A-Z a-z 0-9 . _ @ + : -")
+    if not isinstance(value, list) or len(value) > MAX_PARTICIPANTS:
+        raise ValidationError(f"{rule}.", "participants")
+    for calendar_id in value:
+        if not isinstance(calendar_id, str) or not CALENDAR_ID.fullmatch(calendar_id):
+            raise ValidationError(f"{rule}; {json.dumps(calendar_id)[:140]} is not one.", "participants")
+    if len(set(value)) != len(value):
+        raise ValidationError(f"{rule}; remove the duplicates.", "participants")
+    if user_id in value:
+        raise ValidationError(f"{rule}; the user's own calendar ({user_id}) is always occupied, so leave it out.",
+                              "participants")
+    return tuple(value)
+
+
+def _validate_details(value: object) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValidationError("details must be an object whose values are strings.", "details")
+    if not all(1 <= len(key) <= MAX_DETAILS_KEY for key in value):
+        raise ValidationError(f"details keys must be 1-{MAX_DETAILS_KEY} characters long; rename or remove "
+                              "the empty or long key.", "details")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_DETAILS_BYTES:
+        raise ValidationError(f"details is {size} bytes once serialised; the limit is {MAX_DETAILS_BYTES}.",
+                              "details")
+    return value
+
+
+def _validate_reminders(value: object) -> tuple[int, ...]:
+    rule = (f"reminders must be a list of up to {MAX_REMINDERS} distinct whole minutes before the start, "
+            f"each from 1 to {MAX_REMINDER_MINUTES}")
+    if not isinstance(value, list) or len(value) > MAX_REMINDERS:
+        raise ValidationError(f"{rule}.", "reminders")
+    for minutes in value:
+        if type(minutes) is not int or not 1 <= minutes <= MAX_REMINDER_MINUTES:
+            raise ValidationError(f"{rule}; {json.dumps(minutes)} is not.", "reminders")
+    if len(set(value)) != len(value):
+        raise ValidationError(f"{rule}; remove the duplicates.", "reminders")
+    return tuple(sorted(value, reverse=True))
+
+
+def _validate_interval(start: datetime, end: datetime, now: datetime | None = None) -> Interval:
+    """End after start, in the future when ``now`` is given, and 5 minutes to 7 days long."""
+    if end <= start:
+        raise ValidationError("endTime must be after startTime.", "endTime")
+    if now is not None:
+        require_future(Interval(start, end), now)
+    if end - start < MIN_DURATION:
+        raise ValidationError("An appointment lasts at least 5 minutes; move endTime later.", "endTime")
+    if end - start > MAX_DURATION:
+        raise ValidationError("An appointment may last at most 7 days.", "endTime")
+    return Interval(start, end)
+
+
+def require_future(interval: Interval, now: datetime) -> None:
+    """The one rule that depends on the clock, kept apart so an idempotent replay is looked up first."""
+    if interval.start <= now:
+        raise ValidationError(f"startTime must be in the future; it is now {format_instant(now)}.", "startTime")
+
+
+def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> Appointment:
+    """Validate a create request into a scheduled appointment (API.md field rules).
+
+    Every rule but "startTime in the future" is checked here; the caller applies ``require_future``
+    once it knows the request is not an idempotent replay.
+    """
+    _reject_unexpected_fields(body, CREATE_FIELDS)
+    for name in ("userId", "startTime", "endTime"):
+        if name not in body:
+            raise ValidationError(f"{name} is required.", name)
+    user_id = validate_calendar_id(body["userId"])
+    zone_name = body.get("timeZone", "UTC")
+    zone = parse_zone(zone_name)
+    naive_zone = zone if "timeZone" in body else None
+    start = parse_instant(body["startTime"], "startTime", naive_zone)
+    end = parse_instant(body["endTime"], "endTime", naive_zone)
+    return Appointment(
+        appointment_id=appointment_id,
+        user_id=user_id,
+        interval=_validate_interval(start, end),
+        time_zone=zone.key,
+        participants=validate_participants(body.get("participants", []), user_id),
+        details=_validate_details(body.get("details", {})),
+        reminders=_validate_reminders(body.get("reminders", list(DEFAULT_REMINDERS))),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def apply_changes(current: Appointment, body: Mapping, *, now: datetime) -> Appointment:
+    """Validate a PATCH body and return the changed appointment (fields merge over the current ones).
+
+    A time without an offset is read in the body's timeZone, so it must come with one.
+    """
+    _reject_unexpected_fields(body, PATCH_FIELDS)
+    if not body:
+        raise ValidationError(f"Give at least one field to change: {', '.join(PATCH_FIELDS)}.")
+    zone = parse_zone(body["timeZone"]) if "timeZone" in body else ZoneInfo(current.time_zone)
+    naive_zone = zone if "timeZone" in body else None
+    start = parse_instant(body["startTime"], "startTime", naive_zone) if "startTime" in body else None
+    end = parse_instant(body["endTime"], "endTime", naive_zone) if "endTime" in body else None
+    interval = current.interval
+    if start or end:
+        interval = _validate_interval(start or interval.start, end or interval.end, now)
+    changed = replace(
+        current,
+        interval=interval,
+        time_zone=zone.key,
+        participants=(validate_participants(body["participants"], current.user_id) if "participants" in body
+                      else current.participants),
+        details=_validate_details(body["details"]) if "details" in body else current.details,
+        reminders=_validate_reminders(body["reminders"]) if "reminders" in body else current.reminders,
+    )
+    if changed == current:
+        return current
+    return replace(changed, updated_at=now, version=current.version + 1)
+
+
+def cancelled(current: Appointment, *, now: datetime) -> Appointment:
+    return replace(current, status=CANCELLED, updated_at=now, version=current.version + 1)

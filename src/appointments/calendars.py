@@ -1,0 +1,146 @@
+"""The read side of the service, and calendars' rules: appointments, free/busy, agendas and slots.
+
+Everything here reads; only rules admin writes, one item at a time. Answers are values (appointments,
+intervals, rules) with their page tokens; the HTTP layer shapes the JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from appointments.appointment import Appointment, validate_calendar_id
+from appointments.availability import Availability, parse_availability, slot_candidates
+from appointments.calendar_reads import CalendarReads
+from appointments.caller import Caller
+from appointments.cursors import PageCursors
+from appointments.decision import days_touched, decide, search_days
+from appointments.errors import NotFound, PreconditionFailed
+from appointments.inputs import UNCONDITIONAL, AgendaQuery, ListQuery, Precondition, SlotQuery
+from appointments.occupancy import Occupancy, merge_busy
+from appointments.retries import until_committed
+from appointments.rules_store import RulesStore
+from appointments.store import Tables
+from appointments.times import Interval, format_instant, utc_now
+
+_ANYONE, _CANDIDATE = "", "candidate"  # a slot asked for without userId: "any user with a free calendar"
+Page = tuple[list[Appointment], str | None]  # appointments, and the token of the next page (None: the last)
+
+
+class Calendars:
+    def __init__(self, tables: Tables, cursors: PageCursors, *, clock: Callable[[], datetime] = utc_now,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.tables = tables
+        self.reads = CalendarReads(tables)
+        self.rules_store = RulesStore(tables)
+        self.cursors = cursors
+        self.clock = clock
+        self.sleep = sleep
+
+    # -- appointments -----------------------------------------------------------------------------
+    def get(self, appointment_id: str, caller: Caller) -> Appointment:
+        appointment = self.tables.appointment(appointment_id) if len(appointment_id) <= 64 else None
+        if appointment is None or not caller.can_see(appointment):
+            raise NotFound(f"No appointment {appointment_id[:64]} was found.")
+        return appointment
+
+    def list(self, query: ListQuery, caller: Caller) -> Page:
+        """The user's appointments overlapping the query's window, by start time."""
+        user_id = caller.user_for(query.user_id)
+        scope = f"appointments?userId={user_id}"
+        after = self.cursors.decode(query.next_token, scope) if query.next_token is not None else None
+        page, more = self.reads.user_page(user_id, query.since, query.until, query.status, query.limit, after)
+        return page, (self.cursors.encode(page[-1].appointment_id, page[-1].interval.start, scope)
+                      if more and page else None)
+
+    def agenda(self, calendar_id: str, query: AgendaQuery, caller: Caller) -> Page:
+        """The scheduled appointments occupying a calendar that overlap the window, by start time: from
+        the calendar's buckets (one Query), then one BatchGetItem for the page."""
+        caller.may_read(validate_calendar_id(calendar_id, "calendarId"), "agenda")
+        days = days_touched(query.window)
+        entries = sorted((e for e in self.reads.entries(calendar_id, days[0], days[-1])
+                          if e.interval.overlaps(query.window)), key=lambda e: (e.interval.start, e.appointment_id))
+        scope = f"calendars/{calendar_id}/appointments"
+        if query.next_token is not None:
+            after = self.cursors.decode(query.next_token, scope)
+            entries = [e for e in entries if (format_instant(e.interval.start), e.appointment_id) > after]
+        page = entries[:query.limit]
+        more = len(entries) > query.limit
+        return (self.reads.appointments([e.appointment_id for e in page]),
+                self.cursors.encode(page[-1].appointment_id, page[-1].interval.start, scope) if more else None)
+
+    # -- free/busy and slots --------------------------------------------------------------------------
+    def user_busy(self, user_id: str, window: Interval, caller: Caller) -> tuple[str, list[Interval]]:
+        """``GET /users/{userId}/busy``: the user (as the caller may name them) and their calendar's busy times."""
+        user_id = caller.user_for(user_id)
+        return user_id, self._busy(user_id, window)
+
+    def busy(self, calendar_id: str, window: Interval, caller: Caller) -> list[Interval]:
+        """A calendar's busy times in the window, merged, without buffers."""
+        validate_calendar_id(calendar_id, "calendarId")
+        if not caller.manages(calendar_id):  # anyone may read a bookable calendar's busy times
+            caller.may_read(calendar_id, "busy times", bookable=self.rules_store.get(calendar_id) is not None)
+        return self._busy(calendar_id, window)
+
+    def _busy(self, calendar_id: str, window: Interval) -> list[Interval]:
+        days = days_touched(window)
+        return merge_busy([e.interval for e in self.reads.entries(calendar_id, days[0], days[-1])], window)
+
+    def slots(self, calendar_id: str, query: SlotQuery, caller: Caller) -> list[Interval]:
+        """The intervals at which a booking of ``query.duration`` would be accepted now: every candidate is
+        decided by ``decide``, as booking decides, on the same kind of read (rules and buckets)."""
+        calendars = [validate_calendar_id(calendar_id, "calendarId"), *query.with_calendars]
+        user_id = caller.user_for(query.user_id) if query.user_id is not None else None
+        involved = list(dict.fromkeys([*([user_id] if user_id else []), *calendars]))
+        rules = self.rules_store.of(involved)  # one BatchGetItem
+        for calendar in calendars:
+            caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
+        days = search_days(query.window, query.duration)
+        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1])) for c in involved}  # a Query each
+        return offered(rules, occupancy, calendars, user_id, query.window, query.duration, query.step, self.clock())
+
+    # -- availability rules ------------------------------------------------------------------------
+    def rules(self, calendar_id: str, caller: Caller) -> Availability:
+        rules = self.rules_store.get(validate_calendar_id(calendar_id, "calendarId"))
+        if rules is None:
+            raise NotFound(f"Calendar {calendar_id} has no availability rules: it is always open.")
+        return rules
+
+    def set_rules(self, calendar_id: str, body: Mapping, caller: Caller,
+                  precondition: Precondition = UNCONDITIONAL) -> Availability:
+        """Replace the rules. Under a precondition they are read first and written only at the version read,
+        so a concurrent change makes this read again and decide again."""
+        caller.may_manage(validate_calendar_id(calendar_id, "calendarId"))
+        rules = parse_availability(body)
+        if precondition == UNCONDITIONAL:
+            return self.rules_store.put(calendar_id, rules)
+
+        def attempt() -> Availability:
+            current, version = self.rules_store.state(calendar_id)
+            if not precondition.allows_write(current.version if current else None):
+                raise PreconditionFailed(current.version if current else 0)
+            return self.rules_store.put(calendar_id, rules, expected_version=version)
+
+        return until_committed(attempt, self.sleep)
+
+    def remove_rules(self, calendar_id: str, caller: Caller) -> None:
+        caller.may_manage(validate_calendar_id(calendar_id, "calendarId"))
+        self.rules_store.remove(calendar_id)
+
+
+def offered(rules: Mapping[str, Availability | None], occupancy: Mapping[str, Occupancy], calendars: list[str],
+            user_id: str | None, window: Interval, duration: timedelta, step: timedelta,
+            now: datetime) -> list[Interval]:
+    """The candidates of the first calendar's rules that ``decide`` accepts on every calendar involved."""
+    booker = user_id or _ANYONE
+    participants = tuple(c for c in dict.fromkeys(calendars) if c != booker)
+    found = []
+    for start in slot_candidates(rules.get(calendars[0]), window, duration, step):
+        if start <= now:
+            continue
+        candidate = Appointment(_CANDIDATE, booker, Interval(start, start + duration), participants=participants)
+        checked = [c for c in candidate.calendars if c != _ANYONE]
+        if decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
+            found.append(candidate.interval)
+    return found

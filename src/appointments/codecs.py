@@ -1,0 +1,148 @@
+"""The stored forms: how an appointment, a calendar's bucket and its rules are written to DynamoDB and read back.
+
+Each mapping is explicit and its own, apart from the API's JSON, so neither changes the other by
+accident: a tightened API limit never makes stored rules unreadable, and a renamed API field never
+renames a stored attribute. The stream consumers and the event publisher read appointments through
+``appointment_images``, without the data layer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from appointments.appointment import Appointment
+from appointments.availability import WEEKDAYS, Availability, Window
+from appointments.decision import Bucket
+from appointments.occupancy import Entry
+from appointments.times import Interval, format_instant, parse_stored_instant
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(values: dict) -> dict:
+    return {k: _serializer.serialize(v) for k, v in values.items()}
+
+
+def from_item(item: dict) -> dict:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+# -- appointments (AppointmentsTable, and the stream's images) ------------------------------------------------
+
+def appointment_item(appointment: Appointment) -> dict:
+    """The stored attributes of an appointment, as plain values: the table's schema and the stream images'.
+    The key and the delivery ledger (requestHash, reminderClaims, remindersSent) are written apart."""
+    start, end, created, updated = (format_instant(t) for t in (appointment.interval.start, appointment.interval.end,
+                                                                 appointment.created_at, appointment.updated_at))
+    return {"userId": appointment.user_id, "startTime": start, "endTime": end, "timeZone": appointment.time_zone,
+            "participants": list(appointment.participants), "details": dict(appointment.details),
+            "reminders": list(appointment.reminders), "status": appointment.status, "createdAt": created,
+            "updatedAt": updated, "version": appointment.version}
+
+
+def appointment_from_item(item: dict) -> Appointment:
+    """An AppointmentsTable item (or stream image) as an appointment; the inverse of ``appointment_item``."""
+    values = from_item(item)
+    return Appointment(
+        appointment_id=values["appointmentId"],
+        user_id=values["userId"],
+        interval=Interval(parse_stored_instant(values["startTime"]), parse_stored_instant(values["endTime"])),
+        time_zone=values.get("timeZone", "UTC"),
+        participants=tuple(values.get("participants", [])),
+        details=values.get("details", {}),
+        reminders=tuple(int(m) for m in values.get("reminders", [])),
+        status=values["status"],
+        created_at=parse_stored_instant(values["createdAt"]),
+        updated_at=parse_stored_instant(values["updatedAt"]),
+        version=int(values["version"]),
+        request_hash=values.get("requestHash"),
+    )
+
+
+def appointment_images(change: dict) -> tuple[Appointment | None, Appointment | None]:
+    """A table stream record's ``dynamodb`` part as the appointment before and after the change."""
+    old, new = change.get("OldImage"), change.get("NewImage")
+    return (appointment_from_item(old) if old else None), (appointment_from_item(new) if new else None)
+
+
+# -- buckets (CalendarTable: one calendar, one UTC day) --------------------------------------------------------
+
+def entry_text(entry: Entry, calendar_id: str) -> str:
+    """Compact, for the map of ``calendar_id``'s bucket: ``start/end``, then ``|fstart/fend`` when buffers
+    widen the footprint, then ``|owner`` unless the owner is the calendar itself."""
+    parts = [entry.interval.encode()]
+    if entry.footprint and entry.footprint != entry.interval:
+        parts.append(entry.footprint.encode())
+    if entry.owner != calendar_id or len(parts) > 1:
+        parts.append(entry.owner)
+    return "|".join(parts)
+
+
+def entry_from_text(appointment_id: str, text: str, calendar_id: str) -> Entry:
+    """``start/end`` alone is owned by the calendar (and every entry written before calendars had owners
+    looks so)."""
+    interval, *rest = text.split("|")
+    footprint = Interval.decode(rest[0]) if len(rest) == 2 else None
+    return Entry(appointment_id, Interval.decode(interval), rest[-1] if rest else calendar_id, footprint)
+
+
+def bucket_from_item(item: dict) -> Bucket:
+    values = from_item(item)
+    calendar_id = values["userId"]
+    return Bucket(calendar_id, values["day"], int(values["version"]),
+                  {k: entry_from_text(k, v, calendar_id) for k, v in values["slots"].items()})
+
+
+def bucket_entries(bucket: Bucket, entries: dict[str, Entry]) -> dict:
+    """The stored map of a bucket's entries (the attribute is named ``slots`` for history)."""
+    return {k: entry_text(v, bucket.calendar_id) for k, v in entries.items()}
+
+
+# -- availability rules (CalendarTable, sort key ``availability``) ----------------------------------------------
+
+def _windows_stored(windows: tuple[Window, ...]) -> list[dict]:
+    return [{"start": f"{start // 60:02d}:{start % 60:02d}", "end": f"{end // 60:02d}:{end % 60:02d}"}
+            for start, end in windows]
+
+
+def _windows_read(stored: list[dict]) -> tuple[Window, ...]:
+    def minutes(clock: str) -> int:
+        hours, _, mins = clock.partition(":")
+        return int(hours) * 60 + int(mins)
+
+    return tuple((minutes(w["start"]), minutes(w["end"])) for w in stored)
+
+
+def rules_text(rules: Availability) -> str:
+    """The stored form of a calendar's rules: JSON with the API's field names (what earlier versions wrote)."""
+    return json.dumps({
+        "timeZone": rules.time_zone,
+        "weekly": {day: _windows_stored(rules.weekly[day]) for day in WEEKDAYS if day in rules.weekly},
+        "overrides": {day: _windows_stored(windows) for day, windows in sorted(rules.overrides.items())},
+        "bufferBefore": rules.buffer_before, "bufferAfter": rules.buffer_after,
+        "minimumNotice": rules.minimum_notice, "maximumAdvance": rules.maximum_advance,
+        "maxPerDay": rules.max_per_day,
+    }, separators=(",", ":"))
+
+
+def rules_from_item(item: dict) -> Availability | None:
+    """The rules of a rules item, read as stored, without the API's limits: rules stored under looser limits
+    still read, and still decide bookings. None for the tombstone a removal leaves (only a version)."""
+    values = from_item(item)
+    if "rules" not in values:
+        return None
+    stored = json.loads(values["rules"])
+    return Availability(
+        time_zone=stored["timeZone"],
+        weekly={day: _windows_read(windows) for day, windows in stored.get("weekly", {}).items()},
+        overrides={day: _windows_read(windows) for day, windows in stored.get("overrides", {}).items()},
+        buffer_before=stored.get("bufferBefore", 0),
+        buffer_after=stored.get("bufferAfter", 0),
+        minimum_notice=stored.get("minimumNotice", 0),
+        maximum_advance=stored.get("maximumAdvance"),
+        max_per_day=stored.get("maxPerDay"),
+        version=int(values["version"]),
+    )

@@ -1,0 +1,239 @@
+"""Where a booking is decided: what a change must read, whether its calendars take it, and what each
+bucket holds afterwards.
+
+Pure. A booking, a move, an edit and a cancel are each a change of one appointment from ``before``
+(None for a booking) to ``after``:
+
+1. ``plan(before, after)`` names the calendars the change is decided on, the calendars whose rules
+   it reads, and the (calendar, UTC day) buckets it reads;
+2. ``decide(...)`` checks, calendar by calendar, the rules and what is in the way of the footprint;
+   slot search calls it too, for every candidate, so the slots offered are the bookings accepted;
+3. ``outcome(...)`` says, for every bucket the decision rests on or that holds the appointment, which
+   entries it holds afterwards. The store writes exactly that in one transaction, each bucket and
+   each rules item conditioned on the version read, and decides nothing itself.
+
+Which UTC days an interval touches is spelled once, ``days_touched``; the spans it is asked about
+are named here: a decision reads a day either side (``DECISION_REACH``), and an entry reaches at
+most the largest buffer past its appointment (``ENTRY_REACH``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from appointments.appointment import Appointment
+from appointments.availability import MAX_BUFFER, Availability, refusal
+from appointments.errors import Conflict, Unavailable, ValidationError
+from appointments.occupancy import CalendarConflict, Entry, Occupancy
+from appointments.representations import conflict_json
+from appointments.times import Interval
+
+# A decision may rest on the footprint (buffers reach at most 4 hours out) and on the local date of the
+# start (a zone puts it at most a day either side of the UTC date): a day either side covers both.
+DECISION_REACH = timedelta(days=1)
+ENTRY_REACH = timedelta(minutes=MAX_BUFFER)  # how far an entry's footprint may reach past its appointment
+TRANSACTION_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
+NOTHING = Occupancy()
+
+
+def widened(interval: Interval, by: timedelta) -> Interval:
+    return Interval(interval.start - by, interval.end + by)
+
+
+def days_touched(span: Interval) -> list[str]:
+    """The UTC days (``YYYY-MM-DD``) a span touches; its end instant itself is excluded."""
+    return span.days()
+
+
+# -- what was read ------------------------------------------------------------------------------------------
+
+@dataclass
+class Bucket:
+    """One calendar's entries on one UTC day, at the version read (0: the bucket does not exist yet)."""
+
+    calendar_id: str
+    day: str
+    version: int = 0
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    """What one decision read: buckets by (calendar, day), each calendar's rules (None without), the version
+    of each rules item read (0 when there never was one), and the appointment asked for with them."""
+
+    buckets: dict[tuple[str, str], Bucket] = field(default_factory=dict)
+    rules: dict[str, Availability | None] = field(default_factory=dict)
+    rule_versions: dict[str, int] = field(default_factory=dict)
+    appointment: Appointment | None = None
+
+    def occupancy(self) -> dict[str, Occupancy]:
+        entries: dict[str, list[Entry]] = {}
+        for bucket in self.buckets.values():
+            entries.setdefault(bucket.calendar_id, []).extend(bucket.entries.values())
+        return {calendar_id: Occupancy(found) for calendar_id, found in entries.items()}
+
+
+# -- 1. what a change reads -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Plan:
+    checked: tuple[str, ...]  # the calendars the change is decided on, in the appointment's calendar order
+    days: Mapping[str, frozenset[str]]  # the buckets it reads: calendar -> UTC days
+
+    @property
+    def rules_of(self) -> tuple[str, ...]:
+        """The calendars whose rules the decision reads, and the commit condition-checks."""
+        return self.checked
+
+
+def plan(before: Appointment | None, after: Appointment) -> Plan:
+    """A booking is decided on every calendar it occupies; a move likewise; a change of participants on
+    the calendars it adds; an edit of details, reminders or time zone, and a cancel, on none. The
+    calendars an appointment leaves (all of them on a move or a cancel) are read only to take its entry
+    out of them."""
+    if before is None:
+        return Plan(after.calendars, {c: frozenset(days_touched(widened(after.interval, DECISION_REACH)))
+                                      for c in after.calendars})
+    if not after.is_scheduled:
+        checked: tuple[str, ...] = ()
+        leaving = before.calendars
+    elif after.interval != before.interval:
+        checked, leaving = after.calendars, before.calendars
+    else:
+        checked = tuple(c for c in after.calendars if c not in before.calendars)
+        leaving = tuple(c for c in before.calendars if c not in after.calendars)
+    days: dict[str, set[str]] = {}
+    for calendar_id in leaving:
+        days.setdefault(calendar_id, set()).update(days_touched(widened(before.interval, ENTRY_REACH)))
+    for calendar_id in checked:
+        days.setdefault(calendar_id, set()).update(days_touched(widened(after.interval, DECISION_REACH)))
+    return Plan(checked, {c: frozenset(d) for c, d in days.items()})
+
+
+def search_days(window: Interval, duration: timedelta) -> list[str]:
+    """The buckets a slot search over ``window`` reads, per calendar: what any candidate's decision may rest on."""
+    return days_touched(widened(Interval(window.start, window.end + duration), DECISION_REACH))
+
+
+# -- 2. whether the calendars take it --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the calendars take an appointment, and what that rests on."""
+
+    unavailable: tuple[str, str] | None  # (calendarId, reason) of the first calendar whose rules refuse it
+    conflicts: list[CalendarConflict]
+    footprints: dict[str, Interval]  # what it blocks on each calendar checked
+    counted: dict[str, Interval]  # the local date whose starts a daily cap counted, by calendar
+
+    @property
+    def accepted(self) -> bool:
+        return self.unavailable is None and not self.conflicts
+
+    @property
+    def rests_on(self) -> set[tuple[str, str]]:
+        """The (calendar, UTC day) buckets the decision read: those of each footprint, and of each counted date."""
+        return {(calendar_id, day) for spans in (self.footprints, self.counted)
+                for calendar_id, span in spans.items() for day in days_touched(span)}
+
+
+NO_DECISION = Decision(None, [], {}, {})  # a change decided on no calendar (an edit, a cancel)
+
+
+def decide(appointment: Appointment, checked: Iterable[str], occupancy: Mapping[str, Occupancy],
+           rules: Mapping[str, Availability | None], now: datetime, *, until_refused: bool = False) -> Decision:
+    """Check ``appointment`` on the calendars ``checked`` (in its calendar order): each calendar's rules,
+    then what is in the way of its footprint there. ``occupancy`` and ``rules`` are what was read.
+
+    ``until_refused`` stops at the first refusal, for a caller that needs only ``accepted`` (slot search);
+    the decision is then exactly as accepted or refused, with fewer reasons listed."""
+    unavailable, conflicts, footprints, counted = None, [], {}, {}
+    checked = set(checked)
+    for calendar_id in (c for c in appointment.calendars if c in checked):
+        calendar_rules, existing = rules.get(calendar_id), occupancy.get(calendar_id, NOTHING)
+        footprint = calendar_rules.footprint(appointment.interval) if calendar_rules else appointment.interval
+        footprints[calendar_id] = footprint
+        starts, local_date = 0, None
+        if calendar_rules:
+            local_date = calendar_rules.local_date(appointment.interval.start)
+            if calendar_rules.max_per_day is not None:
+                counted[calendar_id] = calendar_rules.local_day(local_date)
+                starts = existing.starting_on(calendar_rules.zone, local_date, ignore=appointment.appointment_id)
+        reason = refusal(calendar_rules, appointment.interval, now, starts, local_date)
+        if reason and unavailable is None:
+            unavailable = (calendar_id, reason)
+        if unavailable and until_refused:
+            break
+        conflicts += [CalendarConflict(calendar_id, entry)
+                      for entry in existing.overlapping(footprint, ignore=appointment.appointment_id)]
+        if conflicts and until_refused:
+            break
+    return Decision(unavailable, conflicts, footprints, counted)
+
+
+def refused(decision: Decision, appointment: Appointment, rules: Mapping[str, Availability | None]) -> None:
+    """Raise the refusal a decision amounts to: a calendar's rules first (Unavailable), then what is in the
+    way (Conflict, with a word when only a buffer is)."""
+    if decision.unavailable:
+        raise Unavailable(*decision.unavailable)
+    if decision.conflicts:
+        calendars = ", ".join(dict.fromkeys(c.calendar_id for c in decision.conflicts))
+        raise Conflict(f"The time overlaps scheduled appointments on {calendars}; pick a free time (see GET "
+                       f"/calendars/{{calendarId}}/slots).{_buffer_note(appointment, decision, rules)}",
+                       conflicts=[conflict_json(c, appointment.user_id) for c in decision.conflicts])
+
+
+def _buffer_note(appointment: Appointment, decision: Decision, rules: Mapping[str, Availability | None]) -> str:
+    """A sentence for the conflicts whose own times do not overlap the request: only a buffer is in the way."""
+    buffered = dict.fromkeys(c.calendar_id for c in decision.conflicts
+                             if not c.entry.interval.overlaps(appointment.interval))
+    notes = []
+    for calendar_id in buffered:
+        calendar_rules = rules.get(calendar_id)
+        kept = (f"{calendar_rules.buffer_before} minutes before and {calendar_rules.buffer_after} after each "
+                "appointment" if calendar_rules else "the buffer it had when they were booked")
+        notes.append(f"on {calendar_id} only the buffer it keeps around appointments ({kept}) is in the way")
+    return f" The listed times do not overlap yours: {'; '.join(notes)}." if notes else ""
+
+
+# -- 3. what each bucket holds afterwards ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Commit:
+    """One transaction: the appointment (conditioned on the version of ``previous``; absent for a booking),
+    each bucket at the version read with the entries it holds afterwards (None: unchanged, only checked),
+    and each rules item read at its version."""
+
+    appointment: Appointment
+    previous: Appointment | None
+    buckets: tuple[tuple[Bucket, dict[str, Entry] | None], ...]
+    rules: Mapping[str, int]
+
+    @property
+    def actions(self) -> int:
+        return 1 + len(self.buckets) + len(self.rules)
+
+
+def outcome(after: Appointment, before: Appointment | None, decision: Decision, snapshot: Snapshot) -> Commit:
+    """The commit of a decided change: every bucket read that the decision rests on or that holds the
+    appointment's entry. In each calendar it occupies afterwards, the appointment's entry is in the
+    buckets of the days its footprint there touches, and in no other."""
+    holding = {key for key, bucket in snapshot.buckets.items() if after.appointment_id in bucket.entries}
+    buckets = []
+    for key in sorted((decision.rests_on | holding) & snapshot.buckets.keys()):
+        bucket = snapshot.buckets[key]
+        entries = {k: v for k, v in bucket.entries.items() if k != after.appointment_id}
+        if after.is_scheduled and bucket.calendar_id in after.calendars:
+            entry = replace(after.entry, footprint=decision.footprints.get(bucket.calendar_id))
+            if bucket.day in days_touched(entry.blocks):
+                entries[after.appointment_id] = entry
+        buckets.append((bucket, entries if entries != bucket.entries else None))
+    commit = Commit(after, before, tuple(buckets), dict(snapshot.rule_versions))
+    if commit.actions > TRANSACTION_ACTIONS:
+        raise ValidationError(f"This change touches {commit.actions - 1} calendar days at once, more than one "
+                              "transaction holds; move the appointment in smaller steps, or cancel it and book "
+                              "again.")
+    return commit

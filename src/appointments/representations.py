@@ -1,0 +1,73 @@
+"""What the API answers (API.md): the JSON of an appointment, a calendar's rules, a conflict and an
+interval, and the CORS headers of an answer.
+
+Pure, and apart from the stored forms (``codecs``): the HTTP layer and the appointment events shape
+their bodies here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from appointments.appointment import Appointment
+from appointments.availability import WEEKDAYS, Availability, Window
+from appointments.occupancy import CalendarConflict
+from appointments.times import Interval, format_instant
+
+
+def appointment_json(appointment: Appointment) -> dict:
+    return {
+        "appointmentId": appointment.appointment_id,
+        "userId": appointment.user_id,
+        "startTime": format_instant(appointment.interval.start),
+        "endTime": format_instant(appointment.interval.end),
+        "timeZone": appointment.time_zone,
+        "participants": list(appointment.participants),
+        "details": dict(appointment.details),
+        "reminders": list(appointment.reminders),
+        "status": appointment.status,
+        "createdAt": format_instant(appointment.created_at) if appointment.created_at else None,
+        "updatedAt": format_instant(appointment.updated_at) if appointment.updated_at else None,
+        "version": appointment.version,
+    }
+
+
+def _windows_json(windows: Iterable[Window]) -> list[dict]:
+    return [{"start": f"{start // 60:02d}:{start % 60:02d}", "end": f"{end // 60:02d}:{end % 60:02d}"}
+            for start, end in windows]
+
+
+def availability_json(rules: Availability) -> dict:
+    return {
+        "timeZone": rules.time_zone,
+        "weekly": {day: _windows_json(rules.weekly[day]) for day in WEEKDAYS if day in rules.weekly},
+        "overrides": {day: _windows_json(windows) for day, windows in sorted(rules.overrides.items())},
+        "bufferBefore": rules.buffer_before, "bufferAfter": rules.buffer_after,
+        "minimumNotice": rules.minimum_notice, "maximumAdvance": rules.maximum_advance,
+        "maxPerDay": rules.max_per_day, "version": rules.version,
+    }
+
+
+def conflict_json(conflict: CalendarConflict, for_user: str) -> dict:
+    """``appointmentId`` only for the user's own appointments: another customer's booking of a shared
+    provider shows only its calendar and times."""
+    shown = {"calendarId": conflict.calendar_id, "startTime": format_instant(conflict.entry.interval.start),
+             "endTime": format_instant(conflict.entry.interval.end)}
+    if conflict.entry.owner == for_user:
+        shown["appointmentId"] = conflict.entry.appointment_id
+    return shown
+
+
+def interval_json(interval: Interval) -> dict:
+    return {"start": format_instant(interval.start), "end": format_instant(interval.end)}
+
+
+EXPOSED_HEADERS = ("ETag", "Location", "Link", "Retry-After", "Idempotent-Replayed")
+
+
+def cors_headers(origin: str, allowed: Collection[str]) -> dict[str, str]:
+    """The CORS headers of an answer to ``origin``: none unless it is one of the allowed origins."""
+    if origin not in allowed:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": ",".join(EXPOSED_HEADERS),
+            "Vary": "Origin"}
