@@ -58,7 +58,7 @@ class Appointment:
 
     @property
     def entry(self) -> Entry:
-        """The entry it makes in each calendar's buckets (no calendar has buffers yet)."""
+        """The entry it makes in a calendar: its interval; ``decision.outcome`` adds the footprint of each calendar."""
         return Entry(self.appointment_id, self.interval, self.user_id)
 
 

@@ -1,7 +1,7 @@
 """HTTP input: the JSON body, the request fingerprint, the idempotency key rule and query parameters.
 
 Entry points turn raw request parts into typed values here, so the booking logic takes values it can
-trust and ``domain.py`` keeps only the rules of appointments. Every refusal names the field at fault.
+trust and ``appointment.py`` keeps only the rules of appointments. Every refusal names the field at fault.
 """
 
 from __future__ import annotations
