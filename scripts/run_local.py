@@ -16,7 +16,9 @@ Every child is supervised: a function instance or the stream process that dies i
 records do no harm). A child that keeps dying, or the moto server stopping, stops the whole stack
 with a message. Ctrl-C or SIGTERM stops everything within a few seconds.
 
-Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING).
+Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING), and
+MOTO_LATENCY_MS (0): a network latency moto sleeps before each DynamoDB request, so that racing
+requests really overlap on a small machine (the end-to-end race test sets it).
 """
 
 from __future__ import annotations
@@ -331,16 +333,17 @@ def local_environment(moto_url: str) -> None:
 class LocalStack:
     """Starts the parts in order, watches them, and stops whatever was started, each step bounded."""
 
-    def __init__(self, port: int, moto_port: int, workers: int, tick: float):
+    def __init__(self, port: int, moto_port: int, workers: int, tick: float, moto_latency_ms: float = 0.0):
         self.port, self.moto_port, self.workers, self.tick = port, moto_port, workers, tick
+        self.moto_latency_ms = moto_latency_ms
         self.stopping = threading.Event()
         self.moto = self.pool = self.server = self.streams = None
 
     def start(self) -> None:
         moto_url = f"http://127.0.0.1:{self.moto_port}"
         local_environment(moto_url)
-        self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port)],
-                                     stdout=subprocess.PIPE, text=True)
+        self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port),
+                                      "--latency-ms", str(self.moto_latency_ms)], stdout=subprocess.PIPE, text=True)
         ready = self.moto.stdout.readline()
         if not ready.startswith("READY"):
             raise StackStopped(f"the moto server did not start ({ready.strip() or 'no output'})")
@@ -391,12 +394,13 @@ class LocalStack:
 def main() -> int:
     port, moto_port = int(os.environ.get("PORT", "3000")), int(os.environ.get("MOTO_PORT", "5000"))
     workers, tick = int(os.environ.get("WORKERS", "2")), float(os.environ.get("TICK", "1"))
+    moto_latency_ms = float(os.environ.get("MOTO_LATENCY_MS", "0"))
     for name, value in (("PORT", port), ("MOTO_PORT", moto_port)):
         if not port_is_free(value):
             print(f"run: port {value} is taken; set {name} to a free port, e.g. {name}={value + 1} make run",
                   file=sys.stderr)
             return 1
-    stack = LocalStack(port, moto_port, workers, tick)
+    stack = LocalStack(port, moto_port, workers, tick, moto_latency_ms)
     signal.signal(signal.SIGTERM, lambda *_: stack.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stack.stopping.set())
     try:
