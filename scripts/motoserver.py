@@ -1,6 +1,6 @@
 """A moto server on loopback, made faithful enough for concurrency (DESIGN.md, "Local emulation").
 
-Two patches, applied in the process that runs moto:
+Three patches, applied in the process that runs moto:
 
 * DynamoDB requests are serialised by one lock, as DynamoDB serialises writes per item. Without it
   moto lets two correct conditional writes both win. An optional latency is slept *before* the lock
@@ -8,6 +8,10 @@ Two patches, applied in the process that runs moto:
 * moto's own stream delivery to event source mappings is replaced by a no-op. moto would try to run
   the Lambda in Docker and then drop the shard's buffered records; the no-op keeps them, and the
   caller pumps the stream with ``get_records`` into the real consumer instead.
+* A cancelled ``TransactWriteItems`` is rolled back in place (``in_place_transactions``). moto backs
+  every transaction up with a deep copy of each table, once per action, and puts the copies back on
+  cancellation: that costs a copy of the whole table per action, and the copy carries a new stream
+  shard object, so every reader of the stream reads the old one and never sees another record.
 
 Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE]``; it prints
 ``READY <url>`` once it serves and stops on SIGTERM or SIGINT. ``--journal`` appends each DynamoDB
@@ -17,6 +21,7 @@ write that succeeded, in lock order, so a race test can tell what committed befo
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -33,8 +38,98 @@ DYNAMODB_LOCK = threading.Lock()
 WRITES = {"TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
 
 
+def in_place_transactions(transact_write_items):
+    """moto's ``DynamoDBBackend.transact_write_items``, copying only the items it touches.
+
+    While it runs, each table it names answers ``copy.deepcopy`` with itself (so moto's backup and
+    restore of whole tables do nothing), and its stream records are held back. If it succeeds, the
+    records are appended in order; if it fails in any way, the items its actions name are put back as
+    they were and the records are dropped. Table objects, their stream shards, every other item and
+    moto's errors (``TransactionCanceledException`` with its reasons, in order) stay as they are.
+    It relies on the caller holding the DynamoDB lock, as every request to the server does.
+    """
+
+    def in_place(self, transact_items):  # type: ignore[no-untyped-def]
+        tables, saved, held = {}, {}, []
+        for action in transact_items:
+            for operation in action.values():
+                table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+                if table is None:
+                    continue  # moto reports the missing table itself
+                tables[table.name] = table
+                key = _item_key(table, operation)
+                if key is not None:
+                    saved.setdefault((table.name, key), _stored(table, key))
+        for table in tables.values():
+            table.__deepcopy__ = lambda memo, table=table: table
+            if table.stream_shard is not None:
+                table.stream_shard.add = lambda old, new, shard=table.stream_shard: held.append((shard, old, new))
+        try:
+            transact_write_items(self, transact_items)
+        except Exception:
+            for (name, key), before in saved.items():
+                _restore(tables[name], key, before)
+            raise
+        finally:
+            for table in tables.values():
+                vars(table).pop("__deepcopy__", None)
+                if table.stream_shard is not None:
+                    vars(table.stream_shard).pop("add", None)
+        for shard, old, new in held:
+            shard.add(old, new)
+
+    return in_place
+
+
+def _item_key(table, operation: dict):  # type: ignore[no-untyped-def]
+    """(hash, range) of the item an action names, as moto keys ``table.items``; None if it names none."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    attributes = operation.get("Item") if "Item" in operation else operation.get("Key")
+    if not isinstance(attributes, dict) or table.hash_key_attr not in attributes:
+        return None
+    if table.has_range_key and table.range_key_attr not in attributes:
+        return None
+    range_value = DynamoType(attributes[table.range_key_attr]) if table.has_range_key else None
+    return DynamoType(attributes[table.hash_key_attr]), range_value
+
+
+def _stored(table, key) -> tuple[bool, object]:  # type: ignore[no-untyped-def]
+    hash_value, range_value = key
+    if table.has_range_key:
+        return hash_value in table.items, copy.deepcopy(table.items.get(hash_value, {}).get(range_value))
+    return hash_value in table.items, copy.deepcopy(table.items.get(hash_value))
+
+
+def _restore(table, key, before) -> None:  # type: ignore[no-untyped-def]
+    (hash_value, range_value), (had_hash, item) = key, before
+    if not table.has_range_key:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+        return
+    if item is not None:
+        table.items[hash_value][range_value] = item
+        return
+    bucket = table.items.get(hash_value)
+    if bucket is not None:
+        bucket.pop(range_value, None)
+        if not bucket and not had_hash:  # moto's reads leave empty buckets; put back only what was there
+            del table.items[hash_value]
+
+
+_patched = False
+
+
 def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None:
+    """Apply the three patches, once per process (a second lock around the first would deadlock)."""
+    global _patched
+    if _patched:
+        return
+    _patched = True
     from moto.awslambda.models import LambdaBackend
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
 
     original_call_action = DynamoHandler.call_action
@@ -55,6 +150,7 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
 
     DynamoHandler.call_action = serialised_call_action
     LambdaBackend.send_dynamodb_items = keep_stream_records
+    DynamoDBBackend.transact_write_items = in_place_transactions(DynamoDBBackend.transact_write_items)
     # Resources moto's CloudFormation skips are expected (DESIGN.md); local mode creates what matters.
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
     logging.getLogger("moto").setLevel(logging.ERROR)

@@ -25,9 +25,10 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class LocalStack:
-    def __init__(self):
+    def __init__(self, **settings: str):
         self.port, self.moto_port = free_port(), free_port()
-        env = {**os.environ, "PORT": str(self.port), "MOTO_PORT": str(self.moto_port), "WORKERS": "2", "TICK": "0.5"}
+        env = {**os.environ, "PORT": str(self.port), "MOTO_PORT": str(self.moto_port), "WORKERS": "2", "TICK": "0.5",
+               **settings}
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
         self.process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_local.py")], env=env,
@@ -135,6 +136,44 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
         # The cancelled appointment's reminder was due a second later; give the loops a few ticks.
         time.sleep(3)
         assert not any(doomed["appointmentId"] in line and "REMINDER" in line for line in stack.lines)
+    finally:
+        stop_and_check_nothing_is_left(stack, signal.SIGTERM)
+
+
+def test_after_a_race_for_one_provider_every_booking_and_only_bookings_get_events_and_reminders():
+    """8 customers race for one provider at once: 1 wins and 7 get 409, through cancelled transactions.
+    The winner gets exactly one event, no loser gets any, and the stream keeps flowing afterwards."""
+    racers = 8
+    stack = LocalStack(WORKERS=str(racers), MOTO_LATENCY_MS="50")  # the latency makes the 8 overlap
+    try:
+        for _ in range(racers):  # each instance builds its clients once; warm, the 8 bookings really overlap
+            assert stack.request("GET", "/appointments?userId=nobody")[0] == 200
+        barrier = threading.Barrier(racers, timeout=30)
+        start, end = at(7200), at(7200 + 1800)
+        answers: list[tuple[int, dict]] = []
+
+        def book(customer: int) -> None:
+            body = {"userId": f"racer-{customer}", "participants": ["dr-race"], "startTime": start, "endTime": end}
+            barrier.wait()
+            answers.append(stack.request("POST", "/appointments", body))
+
+        threads = [threading.Thread(target=book, args=(n,)) for n in range(racers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(status for status, _ in answers) == [201] + [409] * (racers - 1), answers
+        [winner] = [body["appointmentId"] for status, body in answers if status == 201]
+
+        status, after = stack.request("POST", "/appointments", {"userId": "after-race", "startTime": at(65),
+                                                               "endTime": at(600), "reminders": [1]})
+        assert status == 201, after
+        stack.wait_for(f"EVENT AppointmentBooked {after['appointmentId']}:1", timeout=30)
+        stack.wait_for(f"REMINDER for after-race ({after['appointmentId']})", timeout=60)
+        events = [line for line in stack.lines if "EVENT " in line]
+        booked = re.findall(r"EVENT AppointmentBooked ([^:\s]+):1", "".join(events))
+        assert sorted(booked) == sorted([winner, after["appointmentId"]]), events
+        assert len(events) == 2, events
     finally:
         stop_and_check_nothing_is_left(stack, signal.SIGTERM)
 
