@@ -6,10 +6,11 @@ Used by the local stack (``make run``), the benchmark and the tests, so all exer
   CloudFormation skips, and returns each function's environment as the stack configured it.
 
 * ``StreamPump`` reads the table stream with ``get_records`` and hands batches, in Lambda's event
-  format, to the consumer. A reported batch item failure is retried from that record on, as an
-  event source mapping with partial batch responses does; a record that still fails after
-  ``max_retries`` goes alone to ``on_failure`` (bisecting isolates it the same way on AWS), and the
-  records after it go on.
+  format, to the consumer. It describes the stream on every poll and follows new shards (a child
+  after its parent), and never hands over a sequence number twice. A reported batch item failure is
+  retried from that record on, as an event source mapping with partial batch responses does; a
+  record that still fails after ``max_retries`` goes alone to ``on_failure`` (bisecting isolates it
+  the same way on AWS), and the records after it go on.
 * ``ScheduleFirer`` finds schedules in a group whose ``at()`` time has come, invokes the target with
   the schedule's Input, and deletes the schedule when ``ActionAfterCompletion`` is DELETE. A failed
   invocation stays and is retried on the next call, up to the schedule's retry policy.
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import ClientError
+
 
 @dataclass
 class StreamPump:
@@ -32,26 +35,75 @@ class StreamPump:
     max_retries: int = 10
     on_failure: Callable[[list[dict]], None] = lambda records: None
     starting_position: str = "TRIM_HORIZON"  # or LATEST, as an event source mapping's StartingPosition
-    _iterators: dict[str, str | None] = field(default_factory=dict)
+    refresh_after: int = 30  # empty reads of an open shard before its iterator is fetched again
+    _iterators: dict[str, str | None] = field(default_factory=dict)  # None: a closed shard read to its end
+    _positions: dict[str, str] = field(default_factory=dict)  # where each shard's reading started
+    _last: dict[str, int] = field(default_factory=dict)  # the sequence number of the last record read, by shard
+    _idle: dict[str, int] = field(default_factory=dict)
     _pending: list[dict] = field(default_factory=list)
     _attempts: int = 0
 
     def poll(self) -> list[dict]:
-        """New records from every shard, shaped as a Lambda DynamoDB stream event's Records."""
+        """New records from every shard, shaped as a Lambda DynamoDB stream event's Records.
+
+        The stream is described on every call, so shards that appear are followed: a shard listed at
+        the first call starts at ``starting_position``, any later one at its beginning (it may be the
+        child of the shard being read). A child waits until its parent is read to its end, so one
+        item's changes stay in order. No record is returned twice, even if a shard is read again."""
+        shards = self._shards()
+        listed = {shard["ShardId"] for shard in shards}
+        first = not self._positions
+        for gone in set(self._positions) - listed:  # trimmed from the stream
+            for state in (self._iterators, self._positions, self._last, self._idle):
+                state.pop(gone, None)
         records = []
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id,
-                    ShardIteratorType=self.starting_position)["ShardIterator"]
-            iterator = self._iterators[shard_id]
-            if iterator is None:
-                continue
-            response = self.streams.get_records(ShardIterator=iterator, Limit=100)
-            self._iterators[shard_id] = response.get("NextShardIterator")
-            records.extend(self._as_lambda_record(r) for r in response["Records"])
+        for shard in shards:
+            shard_id, parent = shard["ShardId"], shard.get("ParentShardId")
+            if parent in listed and self._iterators.get(parent, "unread") is not None:
+                continue  # the parent still has records to give
+            if shard_id not in self._positions:
+                self._positions[shard_id] = self.starting_position if first else "TRIM_HORIZON"
+                self._iterators[shard_id] = self._iterator(shard_id)
+            if self._iterators[shard_id] is not None:
+                records.extend(self._read(shard_id))
         return records
+
+    def _shards(self) -> list[dict]:
+        shards, start = [], {}
+        while True:
+            description = self.streams.describe_stream(StreamArn=self.stream_arn, **start)["StreamDescription"]
+            shards.extend(description["Shards"])
+            if not description.get("LastEvaluatedShardId"):
+                return shards
+            start = {"ExclusiveStartShardId": description["LastEvaluatedShardId"]}
+
+    def _iterator(self, shard_id: str) -> str:
+        """A fresh iterator: after the last record read from the shard, else where its reading started."""
+        last = self._last.get(shard_id)
+        where = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": str(last)} if last is not None
+                 else {"ShardIteratorType": self._positions[shard_id]})
+        return self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where)["ShardIterator"]
+
+    def _read(self, shard_id: str) -> list[dict]:
+        try:
+            response = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=100)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                raise
+            self._iterators[shard_id] = self._iterator(shard_id)  # read on from the last record, next time
+            return []
+        self._iterators[shard_id] = response.get("NextShardIterator")
+        last = self._last.get(shard_id, -1)
+        fresh = [r for r in response["Records"] if int(r["dynamodb"]["SequenceNumber"]) > last]
+        if fresh:
+            self._last[shard_id] = int(fresh[-1]["dynamodb"]["SequenceNumber"])
+            self._idle[shard_id] = 0
+        elif self._iterators[shard_id] is not None:
+            self._idle[shard_id] = self._idle.get(shard_id, 0) + 1
+            if self._idle[shard_id] >= self.refresh_after:  # an iterator that went stale reads nothing, ever
+                self._idle[shard_id] = 0
+                self._iterators[shard_id] = self._iterator(shard_id)
+        return [self._as_lambda_record(r) for r in fresh]
 
     def _as_lambda_record(self, record: dict) -> dict:
         body = dict(record["dynamodb"])
