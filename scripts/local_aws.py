@@ -13,13 +13,17 @@ Used by the local stack (``make run``), the benchmark and the tests, so all exer
   the same way on AWS), and the records after it go on.
 * ``ScheduleFirer`` finds schedules in a group whose ``at()`` time has come, invokes the target with
   the schedule's Input, and deletes the schedule when ``ActionAfterCompletion`` is DELETE. A failed
-  invocation stays and is retried on the next call, up to the schedule's retry policy.
+  invocation stays and is retried on the next call, up to the schedule's retry policy. It keeps the
+  due times in order and fetches only new, changed and due schedules, so a tick costs the same
+  with 10 schedules or 10,000.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -158,44 +162,111 @@ def deploy_into_moto(env: str, stack_name: str) -> tuple[dict[str, str], dict[st
 
 
 AT = re.compile(r"at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)")
+LISTING_SHARE = 0.02  # the group is listed again once 50 times as long as the last listing took has passed
+
+
+def due_time(schedule: dict) -> datetime | None:
+    """When a one-time schedule fires; None for one that is disabled or not ``at()``."""
+    match = AT.fullmatch(schedule["ScheduleExpression"])
+    if not match or schedule.get("State", "ENABLED") != "ENABLED":
+        return None
+    zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
+    return datetime.fromisoformat(match.group(1)).replace(tzinfo=zone)
 
 
 @dataclass
 class ScheduleFirer:
+    """Fires due schedules, keeping the group's due times in a heap instead of reading every schedule.
+
+    Listing the group says which schedules exist and when each was last modified; only a new or
+    modified one is fetched (``GetSchedule``). Listing is spaced so that it takes at most
+    ``listing_share`` of the time, and a schedule is fetched once more right before it fires, so a
+    schedule moved or deleted since it was learned is never fired at its old time.
+    """
+
     scheduler: object  # a boto3 scheduler client
     group: str
     invoke: Callable[[str, dict], object]  # (target ARN, payload) -> result; raises on failure
     on_failure: Callable[[dict, dict], None] = lambda schedule, payload: None
+    listing_share: float = LISTING_SHARE
     _failures: dict[str, int] = field(default_factory=dict)
-
-    def due(self, now: datetime) -> list[dict]:
-        schedules = []
-        for page in self.scheduler.get_paginator("list_schedules").paginate(GroupName=self.group):
-            for summary in page["Schedules"]:
-                schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=self.group)
-                match = AT.fullmatch(schedule["ScheduleExpression"])
-                if not match or schedule.get("State", "ENABLED") != "ENABLED":
-                    continue
-                zone = ZoneInfo(schedule.get("ScheduleExpressionTimezone") or "UTC")
-                if datetime.fromisoformat(match.group(1)).replace(tzinfo=zone) <= now:
-                    schedules.append(schedule)
-        return schedules
+    _known: dict[str, tuple[object, datetime | None]] = field(default_factory=dict)  # (LastModificationDate, due)
+    _queue: list[tuple[datetime, str]] = field(default_factory=list)  # a heap of (due, name); stale entries skipped
+    _next_listing: float = 0.0
 
     def fire_due(self, now: datetime) -> list[str]:
         """Invoke every due schedule once; return the names of those that completed."""
-        completed = []
-        for schedule in self.due(now):
-            target, name = schedule["Target"], schedule["Name"]
-            payload = json.loads(target.get("Input") or "{}")
-            try:
-                self.invoke(target["Arn"], payload)
-            except Exception:
-                self._failures[name] = self._failures.get(name, 0) + 1
-                if self._failures[name] <= target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185):
-                    continue
-                self.on_failure(schedule, payload)
-            self._failures.pop(name, None)
-            completed.append(name)
-            if schedule.get("ActionAfterCompletion") == "DELETE":
-                self.scheduler.delete_schedule(Name=name, GroupName=self.group)
+        if time.monotonic() >= self._next_listing:
+            self._learn()
+        completed, retry = [], []
+        while self._queue and self._queue[0][0] <= now:
+            due, name = heapq.heappop(self._queue)
+            if name not in self._known or self._known[name][1] != due:
+                continue  # moved, fired or deleted since this entry was queued
+            schedule = self._fetch(name)
+            if schedule is None:
+                continue
+            if (due := due_time(schedule)) is None or due > now:
+                self._index(name, schedule.get("LastModificationDate"), due)
+                continue
+            if self._fire(schedule, now):
+                completed.append(name)
+            else:
+                retry.append((due, name))
+        for entry in retry:
+            heapq.heappush(self._queue, entry)
         return completed
+
+    def _learn(self) -> None:
+        began, listed = time.monotonic(), {}
+        for page in self.scheduler.get_paginator("list_schedules").paginate(GroupName=self.group,
+                                                                            PaginationConfig={"PageSize": 100}):
+            listed.update((s["Name"], s.get("LastModificationDate")) for s in page["Schedules"])
+        self._next_listing = time.monotonic() + (time.monotonic() - began) / self.listing_share
+        for name in set(self._known) - set(listed):
+            self._forget(name)
+        for name, modified in listed.items():
+            if name not in self._known or self._known[name][0] != modified:
+                schedule = self._fetch(name)
+                if schedule is not None:
+                    self._index(name, modified, due_time(schedule))
+        if len(self._queue) > 2 * len(self._known) + 100:  # drop the stale entries
+            self._queue = [(due, name) for name, (_, due) in self._known.items() if due is not None]
+            heapq.heapify(self._queue)
+
+    def _fetch(self, name: str) -> dict | None:
+        try:
+            return self.scheduler.get_schedule(Name=name, GroupName=self.group)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            self._forget(name)
+            return None
+
+    def _index(self, name: str, modified: object, due: datetime | None) -> None:
+        self._known[name] = (modified, due)
+        if due is not None:
+            heapq.heappush(self._queue, (due, name))
+
+    def _forget(self, name: str) -> None:
+        self._known.pop(name, None)
+        self._failures.pop(name, None)
+
+    def _fire(self, schedule: dict, now: datetime) -> bool:
+        """Invoke the target; False if it failed and is to be retried."""
+        target, name = schedule["Target"], schedule["Name"]
+        payload = json.loads(target.get("Input") or "{}")
+        try:
+            self.invoke(target["Arn"], payload)
+        except Exception:
+            self._failures[name] = self._failures.get(name, 0) + 1
+            if self._failures[name] <= target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185):
+                return False
+            self.on_failure(schedule, payload)
+        self._failures.pop(name, None)
+        if schedule.get("ActionAfterCompletion") == "DELETE":
+            self.scheduler.delete_schedule(Name=name, GroupName=self.group)
+            self._forget(name)
+        else:  # a one-time schedule that is kept fires once; a later change is learned as a change
+            self._known[name] = (self._known[name][0], None)
+        return True
