@@ -22,7 +22,9 @@ from werkzeug.wsgi import get_input_stream
 from proxy_events import Route, find_route, proxy_event
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
-Invoke = Callable[[dict], dict]  # a proxy event in, the function's result out; {"crash": ...} if it died
+# A proxy event in, the function's result out; {"crash": ...} if it died, {"unavailable": ...} if the
+# stack is stopping and no function will take the request.
+Invoke = Callable[[dict], dict]
 
 
 @dataclass
@@ -48,6 +50,8 @@ def dispatch(routes: list[Route], invoke: Invoke, method: str, path: str, query:
     route, params = found
     event = proxy_event(route, path, params, query=query, body=body, headers=headers, source_ip=source_ip)
     result = invoke(event)
+    if "unavailable" in result:
+        return gateway_error(503, "Service Unavailable")
     if "crash" in result or "statusCode" not in result:
         return gateway_error(502, "Internal server error")
     response_headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}

@@ -13,8 +13,9 @@ Three patches, applied in the process that runs moto:
   cancellation: that costs a copy of the whole table per action, and the copy carries a new stream
   shard object, so every reader of the stream reads the old one and never sees another record.
 
-Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE]``; it prints
-``READY <url>`` once it serves and stops on SIGTERM or SIGINT. ``--journal`` appends each DynamoDB
+Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE] [--ignore-sigint]``;
+it prints ``READY <url>`` once it serves and stops on SIGTERM or SIGINT (SIGTERM only with
+``--ignore-sigint``). ``--journal`` appends each DynamoDB
 write that succeeded, in lock order, so a race test can tell what committed before what.
 """
 
@@ -156,7 +157,8 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
     logging.getLogger("moto").setLevel(logging.ERROR)
 
 
-def serve(host: str, port: int, latency_seconds: float, journal: str | None = None) -> None:
+def serve(host: str, port: int, latency_seconds: float, journal: str | None = None,
+          ignore_sigint: bool = False) -> None:
     from moto.server import ThreadedMotoServer
 
     patch_moto(latency_seconds, journal)
@@ -169,8 +171,8 @@ def serve(host: str, port: int, latency_seconds: float, journal: str | None = No
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else lambda *_: stop.set())
     print(f"READY http://{host}:{port}", flush=True)
     # Callers read only that line from a pipe; later output (moto prints) goes to stderr, so a
     # pipe nobody drains can never fill up and block the server.
@@ -186,8 +188,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="simulated network latency slept before each DynamoDB request")
     parser.add_argument("--journal", help="append every DynamoDB write that succeeded, in the order it took effect")
+    parser.add_argument("--ignore-sigint", action="store_true",
+                        help="stop on SIGTERM only: a parent that stops its other children first (make run; a "
+                             "terminal's Ctrl-C reaches the whole process group) stops the server last")
     args = parser.parse_args()
-    serve(args.host, args.port, args.latency_ms / 1000, args.journal)
+    serve(args.host, args.port, args.latency_ms / 1000, args.journal, args.ignore_sigint)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@
 Every child is supervised: a function instance or the stream process that dies is started again
 (Lambda starts a new instance too; the stream consumer and the sender are idempotent, so replayed
 records do no harm). A child that keeps dying, or the moto server stopping, stops the whole stack
-with a message. Ctrl-C or SIGTERM stops everything within a few seconds.
+with a message. Ctrl-C or SIGTERM stops everything within a few seconds, in order: no new
+connection; requests being served finish (those still waiting for an instance get 503); the stream
+process; the moto server last.
 
 Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING), and
 MOTO_LATENCY_MS (0): a network latency moto sleeps before each DynamoDB request, so that racing
@@ -49,6 +51,7 @@ STACK = "appointment-scheduler-local"
 ENV = "local"
 RESTARTS, RESTART_WINDOW = 5, 60.0  # a child that dies more often than this stops the stack
 STOP_GRACE = 2.0  # seconds a child gets to stop before it is killed
+DRAIN_GRACE = 5.0  # seconds the requests being served get to finish when the stack stops
 SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -155,17 +158,23 @@ def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq
         stop.wait(tick)
 
 
+UNAVAILABLE = {"unavailable": "the stack is stopping"}  # the gateway answers 503
+
+
 class InstancePool:
     """WORKERS API instances; each request borrows one, so an instance serves one request at a time.
 
     An instance found dead is replaced before it is used, as Lambda starts a new instance; one that
-    dies during a request costs that request a 502.
+    dies during a request costs that request a 502. Once ``close`` begins, no instance is started:
+    requests that wait for an instance are answered 503, and those being served get a few seconds
+    to finish (503 if their instance is stopped under them).
     """
 
     def __init__(self, size: int, environment: dict):
-        self.environment = environment
+        self.size, self.environment = size, environment
         self.idle: queue.Queue = queue.Queue()
         self.started: list = []
+        self.closing = threading.Event()
         for _ in range(size):
             self.idle.put(self._start())
 
@@ -183,19 +192,36 @@ class InstancePool:
         return connection, fresh
 
     def invoke(self, event: dict) -> dict:
-        connection, process = self.idle.get()
+        while True:
+            if self.closing.is_set():
+                return UNAVAILABLE
+            try:
+                connection, process = self.idle.get(timeout=0.2)
+                break
+            except queue.Empty:
+                continue
+        if self.closing.is_set():
+            self.idle.put((connection, process))
+            return UNAVAILABLE
         if not process.is_alive():
             connection, process = self._replace(process, "had died")
         try:
             connection.send(event)
             result = connection.recv()
         except (EOFError, OSError):
+            if self.closing.is_set():  # stopped under it: no new instance during a stop
+                return UNAVAILABLE
             self.idle.put(self._replace(process, "died during a request"))
             return {"crash": "the function instance died"}
         self.idle.put((connection, process))
         return result
 
-    def close(self) -> None:
+    def close(self, grace: float) -> None:
+        """Let the requests being served finish within ``grace`` seconds, then stop every instance."""
+        self.closing.set()
+        deadline = time.monotonic() + grace
+        while self.idle.qsize() < self.size and time.monotonic() < deadline:
+            time.sleep(0.05)
         for process in self.started:
             if process.is_alive():
                 process.terminate()
@@ -342,8 +368,11 @@ class LocalStack:
     def start(self) -> None:
         moto_url = f"http://127.0.0.1:{self.moto_port}"
         local_environment(moto_url)
+        # moto ignores SIGINT (Ctrl-C reaches the whole process group): it is stopped last, after every
+        # process that calls it, so none of them prints a connection error on the way out.
         self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port),
-                                      "--latency-ms", str(self.moto_latency_ms)], stdout=subprocess.PIPE, text=True)
+                                      "--latency-ms", str(self.moto_latency_ms), "--ignore-sigint"],
+                                     stdout=subprocess.PIPE, text=True)
         ready = self.moto.stdout.readline()
         if not ready.startswith("READY"):
             raise StackStopped(f"the moto server did not start ({ready.strip() or 'no output'})")
@@ -375,14 +404,17 @@ class LocalStack:
             self.streams.check()
 
     def stop(self) -> None:
+        """In order: no new connection; requests being served finish (or get 503); the stream process
+        (the firer with it); moto last, so that nothing calls it once it is gone."""
         self.stopping.set()
         if self.server:
             self.server.shutdown()
+        if self.pool:
+            self.pool.close(grace=DRAIN_GRACE)
+        if self.server:
             self.server.server_close()
         if self.streams:
             self.streams.stop()
-        if self.pool:
-            self.pool.close()
         if self.moto:
             self.moto.terminate()
             try:

@@ -25,14 +25,15 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class LocalStack:
-    def __init__(self, **settings: str):
+    def __init__(self, own_process_group: bool = False, **settings: str):
         self.port, self.moto_port = free_port(), free_port()
         env = {**os.environ, "PORT": str(self.port), "MOTO_PORT": str(self.moto_port), "WORKERS": "2", "TICK": "0.5",
                **settings}
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
         self.process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_local.py")], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        process_group=0 if own_process_group else None)
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for("ready on", timeout=120)
@@ -208,6 +209,13 @@ def wait_until_dead(pid: int, timeout: float = 5) -> None:
     raise AssertionError(f"pid {pid} is still running")
 
 
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def process_ids(stack: LocalStack) -> dict[str, list[int]]:
     line = stack.wait_for("Processes:", timeout=5)
     found = re.search(r"moto server pid (\d+), function instances pid ([\d, ]+), stream process pid (\d+)", line)
@@ -235,6 +243,50 @@ def test_killed_children_are_replaced_reminders_keep_coming_and_sigint_stops_eve
     finally:
         elapsed = stop_and_check_nothing_is_left(stack, signal.SIGINT, within=10)
     assert elapsed < 10
+
+
+def test_ctrl_c_lets_requests_in_flight_finish_or_answers_503_and_stops_moto_last():
+    """As a terminal's Ctrl-C does, SIGINT goes to every process of the stack at once."""
+    stack = LocalStack(own_process_group=True, MOTO_LATENCY_MS="400")  # a booking takes about a second
+    statuses: list[int] = []
+    try:
+        pids = process_ids(stack)
+        for _ in range(2):
+            assert stack.request("GET", "/appointments?userId=nobody")[0] == 200
+
+        def book(n: int) -> None:
+            try:
+                statuses.append(stack.request("POST", "/appointments", {
+                    "userId": f"late-{n}", "startTime": at(7200), "endTime": at(9000)})[0])
+            except OSError as error:  # no answer at all
+                statuses.append(type(error).__name__)
+
+        threads = [threading.Thread(target=book, args=(n,)) for n in range(6)]  # 2 served, 4 waiting
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        stopping = len(stack.lines)
+        os.killpg(stack.process.pid, signal.SIGINT)
+        gone: dict[str, float] = {}
+        deadline = time.monotonic() + 20
+        while len(gone) < 2 and time.monotonic() < deadline:
+            for name in ("moto", "streams"):
+                if name not in gone and not alive(pids[name][0]):
+                    gone[name] = time.monotonic()
+            time.sleep(0.02)
+        for thread in threads:
+            thread.join(timeout=30)
+        assert stack.process.wait(timeout=20) == 0
+    finally:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+    output = "".join(stack.lines[stopping:])
+    assert len(statuses) == 6
+    assert set(statuses) <= {201, 503}, (statuses, output)
+    assert 201 in statuses, statuses  # the two being served finish
+    assert gone["streams"] <= gone["moto"], output
+    assert "started pid" not in output, output  # no function instance was started during the stop
+    assert "Error" not in output, output
 
 
 def json_documents(text: str) -> list[dict]:
