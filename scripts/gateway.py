@@ -22,6 +22,7 @@ from werkzeug.wsgi import get_input_stream
 from proxy_events import Route, find_route, proxy_event
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+LOGGED_TARGET = 120  # characters of a request target that the access log shows
 # A proxy event in, the function's result out; {"crash": ...} if it died, {"unavailable": ...} if the
 # stack is stopping and no function will take the request.
 Invoke = Callable[[dict], dict]
@@ -37,7 +38,7 @@ class GatewayResponse:
 def gateway_error(status: int, message: str) -> GatewayResponse:
     """API Gateway's own answer, before any function runs."""
     return GatewayResponse(status, {"Content-Type": "application/json", "x-amzn-ErrorType": "GatewayError"},
-                           json.dumps({"message": message}).encode())
+                           json.dumps({"message": message}).encode() + b"\n")  # ends with a line, as the API's do
 
 
 def dispatch(routes: list[Route], invoke: Invoke, method: str, path: str, query: str, headers: dict[str, str],
@@ -88,6 +89,11 @@ def read_request(environ: dict) -> bytes | GatewayResponse:
     return too_long if len(body) > MAX_BODY else body
 
 
+def loggable(target: str) -> str:
+    """A request target for the access log: one terminal line, however long the query."""
+    return target if len(target) <= LOGGED_TARGET else f"{target[:LOGGED_TARGET - 1]}…"
+
+
 def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | None = None):
     def app(environ, start_response):
         headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
@@ -103,7 +109,7 @@ def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | N
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}",
                        [*response.headers.items(), ("Content-Length", str(len(response.body)))])
         if log:
-            log(f"{method} {environ.get('RAW_URI') or path} -> {response.status}")
+            log(f"{method} {loggable(environ.get('RAW_URI') or path)} -> {response.status}")
         return [response.body]
 
     return app
