@@ -324,10 +324,14 @@ def curl_examples(api: str) -> str:
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start:{iso}}\", \"endTime\": \"{end:{iso}}\", "
         "\"reminders\": [1], \"details\": {\"location\": \"Room 4\"}}'",
-        "Book with a provider and a room (bob is then refused dr-smith at an overlapping time):",
+        "Book with a provider and a room:",
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start + timedelta(hours=1):{iso}}\", "
         f"\"endTime\": \"{end + timedelta(hours=1):{iso}}\", \"participants\": [\"dr-smith\", \"room-4\"]}}'",
+        "Then bob is refused dr-smith at an overlapping time (409, without alice's appointment ID):",
+        f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
+        f"    -d '{{\"userId\": \"bob\", \"startTime\": \"{start + timedelta(hours=1, minutes=15):{iso}}\", "
+        f"\"endTime\": \"{end + timedelta(hours=1, minutes=15):{iso}}\", \"participants\": [\"dr-smith\"]}}'",
         "Give dr-smith opening hours (09:00-17:00 UTC every day, 10 minutes between appointments), then ask for slots:",
         f"  curl -s -X PUT {api}/calendars/dr-smith/availability -H 'Content-Type: application/json' \\",
         "    -d '{\"timeZone\": \"UTC\", \"bufferAfter\": 10, \"weekly\": {"
