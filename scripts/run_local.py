@@ -18,9 +18,10 @@ with a message. Ctrl-C or SIGTERM stops everything within a few seconds, in orde
 connection; requests being served finish (those still waiting for an instance get 503); the stream
 process; the moto server last.
 
-Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING), and
-MOTO_LATENCY_MS (0): a network latency moto sleeps before each DynamoDB request, so that racing
-requests really overlap on a small machine (the end-to-end race test sets it).
+Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING),
+METRICS_DISABLED (true: no EMF blob on the terminal), and MOTO_LATENCY_MS (0): a network latency
+moto sleeps before each DynamoDB request, so that racing requests really overlap on a small
+machine (the end-to-end race test sets it).
 """
 
 from __future__ import annotations

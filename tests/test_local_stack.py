@@ -137,6 +137,8 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
         # The cancelled appointment's reminder was due a second later; give the loops a few ticks.
         time.sleep(3)
         assert not any(doomed["appointmentId"] in line and "REMINDER" in line for line in stack.lines)
+        # All four functions ran and emitted metrics; local mode keeps their EMF blobs off the terminal.
+        assert not [line for line in stack.lines if '"_aws"' in line]
     finally:
         stop_and_check_nothing_is_left(stack, signal.SIGTERM)
 
@@ -299,14 +301,19 @@ def json_documents(text: str) -> list[dict]:
 
 def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
     readme = (ROOT / "README.md").read_text()
-    walkthrough = readme.split("### A walkthrough with `make run`", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    section = readme.split("### A walkthrough with `make run`", 1)[1].split("\n## ", 1)[0]
+    parts = [part.split("```", 1) for part in section.split("```sh\n")[1:]]
+    assert len(parts) == 2  # steps 1-5, then, once the reminder has come, the cancel
+    assert "Wait for the `REMINDER` line" in parts[0][1]  # said between the two blocks
+    walkthrough = "".join(block for block, _ in parts)
     assert walkthrough.startswith("API=http://127.0.0.1:3000\n")
     stack = LocalStack()
     try:
         script = walkthrough.replace("API=http://127.0.0.1:3000", f"API=http://127.0.0.1:{stack.port}", 1)
         result = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-        outputs = json_documents(result.stdout)  # curl -s prints no newline after a body
+        outputs = json_documents(result.stdout)
+        assert result.stdout.endswith("}\n")  # a body ends with a newline, so no output runs into the next
         booked, clash, changed, listed, cancelled = outputs
         assert booked["status"] == "scheduled"
         assert clash["error"] == "Conflict"
