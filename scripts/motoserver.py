@@ -1,6 +1,6 @@
 """A moto server on loopback, made faithful enough for concurrency (DESIGN.md, "Local emulation").
 
-Three patches, applied in the process that runs moto:
+Four patches, applied in the process that runs moto:
 
 * DynamoDB requests are serialised by one lock, as DynamoDB serialises writes per item. Without it
   moto lets two correct conditional writes both win. An optional latency is slept *before* the lock
@@ -12,6 +12,9 @@ Three patches, applied in the process that runs moto:
   every transaction up with a deep copy of each table, once per action, and puts the copies back on
   cancellation: that costs a copy of the whole table per action, and the copy carries a new stream
   shard object, so every reader of the stream reads the old one and never sees another record.
+* Stream shard iterators expire 15 minutes after they are handed out, as DynamoDB Streams' do
+  (``expiring_iterators``). moto keeps every iterator it ever made, about 1.7 KB for each
+  ``GetRecords``: a poller twice a second grew the server by 300 MB a day.
 
 Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE] [--ignore-sigint]``;
 it prints ``READY <url>`` once it serves and stops on SIGTERM or SIGINT (SIGTERM only with
@@ -32,6 +35,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import deque
 
 DYNAMODB_LOCK = threading.Lock()
 
@@ -120,11 +124,41 @@ def _restore(table, key, before) -> None:  # type: ignore[no-untyped-def]
             del table.items[hash_value]
 
 
+ITERATOR_LIFETIME = 15 * 60.0
+
+
+def expiring_iterators(init, get_records, lifetime: float = ITERATOR_LIFETIME, clock=time.monotonic):
+    """Wrappers of moto's ``ShardIterator.__init__`` and ``DynamoDBStreamsBackend.get_records``: each
+    iterator is dropped ``lifetime`` seconds after it was made, and an expired one is refused with
+    ``ExpiredIteratorException``, as DynamoDB Streams does."""
+    from moto.core.exceptions import JsonRESTError
+
+    made: deque = deque()  # (when, iterator), oldest first
+    lock = threading.Lock()  # stream requests do not take the DynamoDB lock
+
+    def init_stamped(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        with lock:
+            made.append((clock(), self))
+
+    def get_records_unexpired(self, iterator_arn, limit):  # type: ignore[no-untyped-def]
+        now = clock()
+        with lock:
+            while made and now - made[0][0] >= lifetime:
+                _, iterator = made.popleft()
+                iterator.streams_backend.shard_iterators.pop(iterator.arn, None)
+        if iterator_arn not in self.shard_iterators:
+            raise JsonRESTError("ExpiredIteratorException", "The shard iterator has expired; get a new one.")
+        return get_records(self, iterator_arn, limit)
+
+    return init_stamped, get_records_unexpired
+
+
 _patched = False
 
 
 def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None:
-    """Apply the three patches, once per process (a second lock around the first would deadlock)."""
+    """Apply the four patches, once per process (a second lock around the first would deadlock)."""
     global _patched
     if _patched:
         return
@@ -132,6 +166,7 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
     from moto.awslambda.models import LambdaBackend
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
     original_call_action = DynamoHandler.call_action
 
@@ -152,6 +187,8 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
     DynamoHandler.call_action = serialised_call_action
     LambdaBackend.send_dynamodb_items = keep_stream_records
     DynamoDBBackend.transact_write_items = in_place_transactions(DynamoDBBackend.transact_write_items)
+    ShardIterator.__init__, DynamoDBStreamsBackend.get_records = expiring_iterators(
+        ShardIterator.__init__, DynamoDBStreamsBackend.get_records)
     # Resources moto's CloudFormation skips are expected (DESIGN.md); local mode creates what matters.
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
     logging.getLogger("moto").setLevel(logging.ERROR)

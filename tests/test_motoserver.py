@@ -1,4 +1,5 @@
-"""The project's moto layer: a cancelled transaction is rolled back in place (scripts/motoserver.py)."""
+"""The project's moto layer (scripts/motoserver.py): a cancelled transaction is rolled back in place,
+and stream shard iterators expire."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator, dynamodbstreams_backends
 
 from conftest import create_table_from_template
 from local_aws import StreamPump
-from motoserver import in_place_transactions
+from motoserver import ITERATOR_LIFETIME, expiring_iterators, in_place_transactions
 
 APPOINTMENTS, CALENDARS = "AppointmentsTable-test", "CalendarTable-test"
 
@@ -128,3 +130,26 @@ def test_after_a_cancelled_one_a_transaction_writes_and_streams_as_before(dynamo
     assert dynamodb.get_item(TableName=CALENDARS, Key={"userId": {"S": "bob"}, "day": {"S": "2026-12-02"}})["Item"]
     assert "Item" not in dynamodb.get_item(TableName=CALENDARS,
                                            Key={"userId": {"S": "alice"}, "day": {"S": "2026-12-01"}})
+
+
+def test_shard_iterators_expire_after_15_minutes_so_a_poller_keeps_moto_small(dynamodb, monkeypatch):
+    now = [0.0]
+    init, get_records = expiring_iterators(ShardIterator.__init__, DynamoDBStreamsBackend.get_records,
+                                           clock=lambda: now[0])
+    monkeypatch.setattr(ShardIterator, "__init__", init)
+    monkeypatch.setattr(DynamoDBStreamsBackend, "get_records", get_records)
+    streams = boto3.client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=APPOINTMENTS)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    first = iterator["ShardIterator"]
+
+    for _ in range(200):  # a poller, once a minute of the fake clock
+        iterator = streams.get_records(ShardIterator=iterator["ShardIterator"] if "ShardIterator" in iterator
+                                       else iterator["NextShardIterator"])
+        now[0] += 60
+    kept = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].shard_iterators
+    assert len(kept) <= ITERATOR_LIFETIME / 60 + 1
+
+    with pytest.raises(streams.exceptions.ExpiredIteratorException):
+        streams.get_records(ShardIterator=first)
