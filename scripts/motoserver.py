@@ -18,8 +18,8 @@ Four patches, applied in the process that runs moto:
 
 Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE] [--ignore-sigint]``;
 it prints ``READY <url>`` once it serves and stops on SIGTERM or SIGINT (SIGTERM only with
-``--ignore-sigint``). ``--journal`` appends each DynamoDB
-write that succeeded, in lock order, so a race test can tell what committed before what.
+``--ignore-sigint``). ``--journal`` appends each DynamoDB write that succeeded, in lock order, so a
+race test can tell what committed before what.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def _restore(table, key, before) -> None:  # type: ignore[no-untyped-def]
             del table.items[hash_value]
 
 
-ITERATOR_LIFETIME = 15 * 60.0
+ITERATOR_LIFETIME = 15 * 60.0  # seconds, as DynamoDB Streams documents for GetShardIterator
 
 
 def expiring_iterators(init, get_records, lifetime: float = ITERATOR_LIFETIME, clock=time.monotonic):
