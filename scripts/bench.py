@@ -11,6 +11,9 @@
 5. Booking throughput against `make run`'s HTTP API with 1, 8 and 32 concurrent clients: half book
    into overlapping slots of one user, half into disjoint slots; double bookings must be 0.
    These figures are bound by moto on this machine, not AWS figures.
+6. `make run` with data: moto's memory and the booking latency after 100, 1,000 and 5,000 bookings,
+   on one day and spread over a year; and the reminder firer's idle CPU and lateness with 1,100
+   schedules.
 """
 
 from __future__ import annotations
@@ -554,6 +557,229 @@ def double_bookings(moto_port: int) -> int:
     return overlaps
 
 
+# -- make run with data: moto's memory and booking latency as the tables fill; the reminder firer ----------
+
+FILL_LEVELS = [int(n) for n in os.environ.get("BENCH_FILL_LEVELS", "100 1000 5000").split()]
+FILL_SAMPLE = int(os.environ.get("BENCH_FILL_SAMPLE", "200"))  # bookings timed at each level
+FILL_CLIENTS = 4
+SCHEDULES = int(os.environ.get("BENCH_SCHEDULES", "1100"))
+PER_DAY = 48  # half-hour appointments that fill a provider's day
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A /proc/<pid>/status figure in kB (VmRSS: resident now, VmHWM: the peak)."""
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith(field))
+    return int(line.split()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fill_booking(layout: str, group: str, i: int, day0: datetime, providers: int | None = None) -> dict:
+    """The i-th booking of a group: its own customer, with a provider whose day it helps fill (each
+    provider in turn, or, with ``providers``, 48 for one provider before the next); on one day for
+    every provider, or each provider's 48 spread over the year."""
+    if providers:
+        n, provider = divmod(i, providers)
+    else:
+        provider, n = divmod(i, PER_DAY)
+    if layout == "one day":
+        start = day0 + timedelta(minutes=30 * n)
+    else:  # 7 and 365 are coprime: a provider's 48 appointments fall on 48 different days
+        start = day0 + timedelta(days=(7 * n + provider) % 365, hours=8 + n % 10)
+    return {"userId": f"customer-{group}-{i}", "participants": [f"provider-{group}-{provider}"],
+            "startTime": start.strftime(ISO), "endTime": (start + timedelta(minutes=30)).strftime(ISO),
+            "reminders": []}
+
+
+@contextmanager
+def running_stack(workers: int = FILL_CLIENTS):
+    """`make run` as a subprocess on free ports; yields (API port, moto port, moto server pid)."""
+    import re
+
+    port, moto_port = free_port(), free_port()
+    env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "WORKERS": str(workers)}
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ACCOUNT_ID_ENDPOINT_MODE"):
+        env.pop(variable, None)
+    stack = subprocess.Popen([sys.executable, str(HERE / "run_local.py")], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, moto_pid = time.monotonic() + 120, None
+        for line in stack.stdout:
+            if found := re.search(r"moto server pid (\d+)", line):
+                moto_pid = int(found.group(1))
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("make run did not come up")
+        if moto_pid is None:
+            raise RuntimeError("make run stopped before it was ready")
+        threading.Thread(target=lambda: [None for _ in stack.stdout], daemon=True).start()
+        yield port, moto_port, moto_pid
+    finally:
+        stack.terminate()
+        stack.wait(timeout=30)
+
+
+def moto_client(name: str, moto_port: int):
+    import boto3
+
+    return boto3.client(name, endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 (moto)
+
+
+def timed_bookings(port: int, bodies: list[dict]) -> tuple[list[float], Counter]:
+    """Post ``bodies`` from FILL_CLIENTS threads; (each 201's latency, the other answers by status)."""
+    pending, latencies, failed, lock = list(bodies), [], Counter(), threading.Lock()
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                body = pending.pop()
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/appointments", data=json.dumps(body).encode(),
+                                             method="POST", headers={"Content-Type": "application/json"})
+            began = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (loopback)
+                    status = response.status
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                status = 599
+            with lock:
+                if status == 201:
+                    latencies.append(time.perf_counter() - began)
+                else:
+                    failed[status] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(FILL_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    return sorted(latencies), failed
+
+
+def measure_with_data(levels: list[int] = FILL_LEVELS, sample: int = FILL_SAMPLE) -> list[dict]:
+    """For each layout, a fresh `make run`: bring the tables to each level (bookings loaded in bulk, as
+    ``AppointmentStore.bulk_load`` writes them), then time ``sample`` bookings through the HTTP API."""
+    from appointments.domain import new_appointment
+
+    from appointments.store import AppointmentStore
+
+    rows = []
+    day0 = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    for layout in ("one day", "a year"):
+        with running_stack() as (port, moto_port, moto_pid):
+            for _ in range(2 * FILL_CLIENTS):  # every function instance builds its clients before timing starts
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/appointments?userId=warm", timeout=60):
+                    pass
+            store = AppointmentStore(moto_client("dynamodb", moto_port), "AppointmentsTable-local",
+                                     "CalendarTable-local")
+            count = 0
+            for level in levels:
+                # Groups of their own, so that a provider's bucket is written whole by one bulk load.
+                store.bulk_load(new_appointment(fill_booking(layout, f"bulk{level}", i, day0),
+                                                appointment_id=f"bulk-{level}-{i}", now=datetime.now(UTC))
+                                for i in range(max(0, level - count)))
+                count = max(count, level)
+                # Taking turns among 2 providers per client, so that clients rarely race for one bucket.
+                latencies, failed = timed_bookings(port, [fill_booking(layout, f"timed{level}", i, day0,
+                                                                       providers=2 * FILL_CLIENTS)
+                                                          for i in range(sample)])
+                count += sample
+                rows.append({"layout": layout, "level": level, "rss_mb": proc_status(moto_pid, "VmRSS") / 1024,
+                             "peak_mb": proc_status(moto_pid, "VmHWM") / 1024, "failed": failed,
+                             "p50": statistics.median(latencies), "p99": latencies[int(len(latencies) * 0.99) - 1]
+                             if len(latencies) >= 100 else latencies[-1]})
+    return rows
+
+
+def measure_firer(firer_class=None, schedules: int = SCHEDULES, idle_seconds: float = 20, tick: float = 1.0) -> dict:
+    """The schedule firer as make run's stream process runs it (one call a tick), against a moto server
+    that holds ``schedules`` schedules a day away: its CPU and moto's while idle, and how late it fires
+    a schedule created 15 s before it is due, and one created already due."""
+    from local_aws import ScheduleFirer
+
+    firer_class = firer_class or ScheduleFirer
+    moto_port = free_port()
+    moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(moto_port)],
+                            stdout=subprocess.PIPE, text=True)
+    stop, learned, fired, cpu = threading.Event(), threading.Event(), {}, [0.0]
+    try:
+        if not moto.stdout.readline().startswith("READY"):
+            raise RuntimeError("the moto server did not start")
+        scheduler = moto_client("scheduler", moto_port)
+        scheduler.create_schedule_group(Name="bench")
+        target = {"Arn": "arn:aws:lambda:us-east-1:123456789012:function:ReminderSender-local",
+                  "RoleArn": "arn:aws:iam::123456789012:role/invoke"}
+
+        def create(name: str, at: datetime) -> None:
+            scheduler.create_schedule(Name=name, GroupName="bench", ScheduleExpression=f"at({at:%Y-%m-%dT%H:%M:%S})",
+                                      FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE",
+                                      Target={**target, "Input": json.dumps({"name": name})})
+
+        later = datetime.now(UTC) + timedelta(days=1)
+        for n in range(schedules):
+            create(f"later-{n}", later + timedelta(seconds=n))
+        firer = firer_class(moto_client("scheduler", moto_port), "bench",
+                            lambda arn, payload: fired.setdefault(payload["name"], datetime.now(UTC)))
+
+        def loop() -> None:
+            while not stop.is_set():
+                began = time.thread_time()
+                firer.fire_due(datetime.now(UTC))
+                cpu[0] += time.thread_time() - began
+                learned.set()
+                stop.wait(tick)
+
+        threading.Thread(target=loop, daemon=True).start()
+        learned.wait(timeout=600)  # the first tick learns every schedule
+        time.sleep(2 * tick)
+        cpu[0], moto_before, began = 0.0, cpu_seconds(moto.pid), time.monotonic()
+        time.sleep(idle_seconds)
+        elapsed = time.monotonic() - began
+        idle = {"firer": cpu[0] / elapsed, "moto": (cpu_seconds(moto.pid) - moto_before) / elapsed}
+        soon = (datetime.now(UTC) + timedelta(seconds=16)).replace(microsecond=0)
+        create("ahead", soon)
+        now = datetime.now(UTC).replace(microsecond=0)
+        create("due", now)
+        deadline = time.monotonic() + 120
+        while len(fired) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        late = {name: (fired[name] - at).total_seconds() if name in fired else math.inf
+                for name, at in (("ahead", soon), ("due", now))}
+        return {"schedules": schedules, "idle": idle, "late": late, "tick": tick}
+    finally:
+        stop.set()
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+def data_rows(with_data: list[dict], firer: dict) -> list[tuple[str, str, str]]:
+    rows = [(f"make run with data: moto's memory and booking latency ({FILL_CLIENTS} clients, {FILL_SAMPLE} timed "
+             "bookings per level, 30 minutes with 1 provider each)", "", "")]
+    first = {}
+    for row in with_data:
+        base = first.setdefault(row["layout"], row)
+        rows.append((f"  {row['level']:,} bookings, {row['layout']}",
+                     f"{row['rss_mb']:.0f} MB", f"p50 {row['p50'] * 1000:.0f} ms, p99 {row['p99'] * 1000:.0f} ms; "
+                     f"{row['p50'] / base['p50']:.2f} x and {row['p99'] / base['p99']:.2f} x the first level's; "
+                     f"peak {row['peak_mb']:.0f} MB; not 201: {fmt_calls(row['failed'])}"))
+    rows.append((f"The reminder firer with {firer['schedules']:,} schedules (one call per {firer['tick']:g} s tick)",
+                 "", ""))
+    idle = firer["idle"]
+    rows.append(("  idle CPU, firer and moto", f"{idle['firer'] * 100:.1f} % + {idle['moto'] * 100:.1f} %",
+                 "of one core"))
+    rows.append(("  a schedule created 16 s before it is due", f"{firer['late']['ahead']:.1f} s late", ""))
+    rows.append(("  a schedule created already due", f"{firer['late']['due']:.1f} s late",
+                 "the group is listed again at most every 50 x the time a listing takes"))
+    return rows
+
+
 # -- report ----------------------------------------------------------------------------------------------------
 
 def machine() -> str:
@@ -567,7 +793,7 @@ def fmt_calls(calls: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"
 
 
-def report(calls, capacity, calendars, events, imports, zip_package, throughput) -> tuple[str, str]:
+def report(calls, capacity, calendars, events, imports, zip_package, throughput, with_data, firer) -> tuple[str, str]:
     rows = [("AWS calls per operation (synchronous path, counted by botocore hooks)", "", "")]
     for label, counted in calls.items():
         rows.append((f"  {label}", str(sum(counted.values())), fmt_calls(counted)))
@@ -617,6 +843,7 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput)
                      f"{row['booked'] / row['seconds']:.1f} bookings/s",
                      f"{row['requests']} requests, p50 {row['p50'] * 1000:.0f} ms, p99 {row['p99'] * 1000:.0f} ms, "
                      f"{row['conflicts']} x 409, {row['errors']} x 5xx, double bookings {row['double_bookings']}"))
+    rows.extend(data_rows(with_data, firer))
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
     text = "\n".join(f"{a:<{width}}  {b:<{value_width}}  {c}".rstrip() for a, b, c in rows)
@@ -659,9 +886,21 @@ METHOD = """## Method
   bookings for `BENCH_SECONDS` each. With more than one client, even-numbered clients all book one
   user into one-hour slots that start within the same hour (every pair overlaps, so all but one must
   get 409) and odd-numbered clients book disjoint slots for their own user; a lone client books
-  disjoint slots. Double bookings are counted afterwards from the table.
-  moto deep-copies the tables inside every `TransactWriteItems`, so these numbers measure moto on
-  this machine, not DynamoDB.
+  disjoint slots. Double bookings are counted afterwards from the table. These numbers measure moto
+  on this machine, not DynamoDB.
+- **make run with data**: for each layout a fresh `make run` (`WORKERS=4`) is brought to 100, 1,000
+  and 5,000 bookings, each a 30-minute appointment of its own customer with one provider, 48 to a
+  provider's day. "One day" puts every booking on the same date; "a year" spreads each provider's
+  48 over 48 dates of the coming year. The bookings up to each level are written in bulk
+  (`AppointmentStore.bulk_load`, the items and buckets bookings write, through the same stream);
+  then `BENCH_FILL_SAMPLE` bookings are timed through the HTTP API from 4 client threads, taking
+  turns among 8 providers, and moto's resident memory (`VmRSS` in `/proc/<pid>/status`; `VmHWM` is
+  its peak) is read after them. The ratios compare each level with the first, in the same run.
+- **The reminder firer**: `BENCH_SCHEDULES` schedules a day away are created in a moto server, and
+  the firer runs as `make run`'s stream process runs it, one call a second. CPU is the firer
+  thread's `thread_time` and the moto process's user and system time from `/proc`, over 20 s once
+  it has learned every schedule; lateness is the time from a schedule's `at()` to its invocation.
+  (The reminder scheduler never creates a schedule due within a minute; it sends those at once.)
 """
 
 
@@ -693,7 +932,11 @@ def main() -> int:
     imports = measure_cold_imports(zip_package)
     progress(f"load against make run: {CLIENTS} clients, {SECONDS:g} s each ...")
     throughput = measure_throughput(CLIENTS, SECONDS)
-    text, markdown = report(calls, capacity, calendars, events, imports, zip_package, throughput)
+    progress(f"make run with data: {FILL_LEVELS} bookings, {FILL_SAMPLE} timed at each level ...")
+    with_data = measure_with_data()
+    progress(f"the reminder firer with {SCHEDULES} schedules ...")
+    firer = measure_firer()
+    text, markdown = report(calls, capacity, calendars, events, imports, zip_package, throughput, with_data, firer)
     print("\n" + text)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     document = "\n".join([
@@ -724,12 +967,22 @@ def main() -> int:
         "  booking handler within 1.5 x a bare `import boto3`: from source, every cold start compiles",
         "  Powertools and our modules first. The iCalendar library is loaded only by a `text/calendar`",
         "  request, never by a booking.",
-        "- Throughput falls as clients are added because moto copies every table inside each transaction",
-        "  and the table grows during the run; on DynamoDB the booking path does not slow with table size.",
+        "- Throughput is bound by the 2 cores that the 4 function instances share with moto: more clients",
+        "  add little, and their requests queue for an instance (p50 and p99 grow), while the clients that",
+        "  book one user race for its bucket and retry.",
+        "- With data, a booking in `make run` costs what it costs on an empty table: the project's moto",
+        "  layer (`scripts/motoserver.py`) rolls a cancelled transaction back item by item, where moto",
+        "  copied every table the transaction names, once per action. Measured the same way before that",
+        "  change (100 timed bookings per level), the median booking took 0.37 s at 100 bookings and",
+        "  7.5 s at 5,000 on one day (moto at 8.7 GB), 0.31 s and 14 s spread over a year (11.5 GB).",
+        "- The firer reads only new, changed and due schedules. Before, it read every schedule on every",
+        "  tick: with 1,100 schedules that cost 29% of a core in the firer and 45% in moto while idle, and",
+        "  a schedule fired 8 to 10 s late.",
         "- `docs/SCALING.md` turns these counts into limits and cost per million bookings.", ""])
     (ROOT / "docs" / "BENCHMARKS.md").write_text(document)
     print(f"\nwrote docs/BENCHMARKS.md ({time.perf_counter() - started:.0f} s)")
     failures = [row for row in throughput if row["double_bookings"] or row["errors"]]
+    failures += [row for row in with_data if row["failed"]]
     return 1 if failures else 0
 
 

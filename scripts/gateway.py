@@ -22,7 +22,10 @@ from werkzeug.wsgi import get_input_stream
 from proxy_events import ALLOWED_HEADERS, EXPOSED_HEADERS, Route, find_route, gateway_error_codes, proxy_event
 
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
-Invoke = Callable[[dict], dict]  # a proxy event in, the function's result out; {"crash": ...} if it died
+LOGGED_TARGET = 120  # characters of a request target that the access log shows
+# A proxy event in, the function's result out; {"crash": ...} if it died, {"unavailable": ...} if the
+# stack is stopping and no function will take the request.
+Invoke = Callable[[dict], dict]
 
 
 @dataclass
@@ -35,17 +38,17 @@ class GatewayResponse:
 GATEWAY_ERRORS = gateway_error_codes()  # the error codes of the template's gateway responses, by type
 
 
-def gateway_error(status: int, kind: str, message: str, origins: Sequence[str] = ()) -> GatewayResponse:
+def gateway_error(status: int, kind: str, message: str, origins: Sequence[str] = (), code: str = "") -> GatewayResponse:
     """API Gateway's own answer, before any function runs, as the template's gateway response of that
     type shapes it: the API's error body, and with CORS on, the first allowed origin (a gateway response
-    can only name a fixed one)."""
-    code = GATEWAY_ERRORS.get(kind) or GATEWAY_ERRORS["DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"]
+    can only name a fixed one). ``code`` names an answer only the local stack gives."""
+    code = code or GATEWAY_ERRORS.get(kind) or GATEWAY_ERRORS["DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"]
     headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "GatewayError"}
     if origins:
         headers |= {"Access-Control-Allow-Origin": origins[0], "Access-Control-Expose-Headers": EXPOSED_HEADERS,
                     "Vary": "Origin"}
     body = {"error": code, "message": message, "requestId": str(uuid.uuid4())}
-    return GatewayResponse(status, headers, json.dumps(body).encode())
+    return GatewayResponse(status, headers, json.dumps(body).encode() + b"\n")  # ends with a line, as the API's do
 
 
 def preflight(routes: list[Route], route: Route, headers: dict[str, str], origins: Sequence[str]) -> GatewayResponse:
@@ -72,6 +75,8 @@ def dispatch(routes: list[Route], invoke: Invoke, method: str, path: str, query:
         return preflight(routes, route, headers, origins)
     event = proxy_event(route, path, params, query=query, body=body, headers=headers, source_ip=source_ip)
     result = invoke(event)
+    if "unavailable" in result:
+        return gateway_error(503, "DEFAULT_5XX", "Service Unavailable", origins, code="ServiceUnavailable")
     if "crash" in result or "statusCode" not in result:
         return gateway_error(502, "DEFAULT_5XX", "Internal server error", origins)
     response_headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
@@ -110,6 +115,11 @@ def read_request(environ: dict, origins: Sequence[str] = ()) -> bytes | GatewayR
     return too_long if len(body) > MAX_BODY else body
 
 
+def loggable(target: str) -> str:
+    """A request target for the access log: one terminal line, however long the query."""
+    return target if len(target) <= LOGGED_TARGET else f"{target[:LOGGED_TARGET - 1]}…"
+
+
 def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | None = None,
              origins: Sequence[str] = ()):
     """The gateway as a WSGI app; ``origins`` are the CORS origins (the AllowedOrigins parameter), whose
@@ -128,7 +138,7 @@ def wsgi_app(routes: list[Route], invoke: Invoke, log: Callable[[str], None] | N
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}",
                        [*response.headers.items(), ("Content-Length", str(len(response.body)))])
         if log:
-            log(f"{method} {environ.get('RAW_URI') or path} -> {response.status}")
+            log(f"{method} {loggable(environ.get('RAW_URI') or path)} -> {response.status}")
         return [response.body]
 
     return app

@@ -14,9 +14,14 @@
 Every child is supervised: a function instance or the stream process that dies is started again
 (Lambda starts a new instance too; the stream consumer and the sender are idempotent, so replayed
 records do no harm). A child that keeps dying, or the moto server stopping, stops the whole stack
-with a message. Ctrl-C or SIGTERM stops everything within a few seconds.
+with a message. Ctrl-C or SIGTERM stops everything within a few seconds, in order: no new
+connection; requests being served finish (those still waiting for an instance get 503); the stream
+process; the moto server last.
 
-Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING).
+Environment: PORT (3000), MOTO_PORT (5000), WORKERS (2), TICK seconds (1), LOG_LEVEL (WARNING),
+METRICS_DISABLED (true: no EMF blob on the terminal), and MOTO_LATENCY_MS (0): a network latency
+moto sleeps before each DynamoDB request, so that racing requests really overlap on a small
+machine (the end-to-end race test sets it).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ STACK = "appointment-scheduler-local"
 ENV = "local"
 RESTARTS, RESTART_WINDOW = 5, 60.0  # a child that dies more often than this stops the stack
 STOP_GRACE = 2.0  # seconds a child gets to stop before it is killed
+DRAIN_GRACE = 5.0  # seconds the requests being served get to finish when the stack stops
 SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -153,17 +159,23 @@ def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq
         stop.wait(tick)
 
 
+UNAVAILABLE = {"unavailable": "the stack is stopping"}  # the gateway answers 503
+
+
 class InstancePool:
     """WORKERS API instances; each request borrows one, so an instance serves one request at a time.
 
     An instance found dead is replaced before it is used, as Lambda starts a new instance; one that
-    dies during a request costs that request a 502.
+    dies during a request costs that request a 502. Once ``close`` begins, no instance is started:
+    requests that wait for an instance are answered 503, and those being served get a few seconds
+    to finish (503 if their instance is stopped under them).
     """
 
     def __init__(self, size: int, environment: dict):
-        self.environment = environment
+        self.size, self.environment = size, environment
         self.idle: queue.Queue = queue.Queue()
         self.started: list = []
+        self.closing = threading.Event()
         for _ in range(size):
             self.idle.put(self._start())
 
@@ -181,19 +193,36 @@ class InstancePool:
         return connection, fresh
 
     def invoke(self, event: dict) -> dict:
-        connection, process = self.idle.get()
+        while True:
+            if self.closing.is_set():
+                return UNAVAILABLE
+            try:
+                connection, process = self.idle.get(timeout=0.2)
+                break
+            except queue.Empty:
+                continue
+        if self.closing.is_set():
+            self.idle.put((connection, process))
+            return UNAVAILABLE
         if not process.is_alive():
             connection, process = self._replace(process, "had died")
         try:
             connection.send(event)
             result = connection.recv()
         except (EOFError, OSError):
+            if self.closing.is_set():  # stopped under it: no new instance during a stop
+                return UNAVAILABLE
             self.idle.put(self._replace(process, "died during a request"))
             return {"crash": "the function instance died"}
         self.idle.put((connection, process))
         return result
 
-    def close(self) -> None:
+    def close(self, grace: float) -> None:
+        """Let the requests being served finish within ``grace`` seconds, then stop every instance."""
+        self.closing.set()
+        deadline = time.monotonic() + grace
+        while self.idle.qsize() < self.size and time.monotonic() < deadline:
+            time.sleep(0.05)
         for process in self.started:
             if process.is_alive():
                 process.terminate()
@@ -296,10 +325,14 @@ def curl_examples(api: str) -> str:
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start:{iso}}\", \"endTime\": \"{end:{iso}}\", "
         "\"reminders\": [1], \"details\": {\"location\": \"Room 4\"}}'",
-        "Book with a provider and a room (bob is then refused dr-smith at an overlapping time):",
+        "Book with a provider and a room:",
         f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
         f"    -d '{{\"userId\": \"alice\", \"startTime\": \"{start + timedelta(hours=1):{iso}}\", "
         f"\"endTime\": \"{end + timedelta(hours=1):{iso}}\", \"participants\": [\"dr-smith\", \"room-4\"]}}'",
+        "Then bob is refused dr-smith at an overlapping time (409, without alice's appointment ID):",
+        f"  curl -s -X POST {api}/appointments -H 'Content-Type: application/json' \\",
+        f"    -d '{{\"userId\": \"bob\", \"startTime\": \"{start + timedelta(hours=1, minutes=15):{iso}}\", "
+        f"\"endTime\": \"{end + timedelta(hours=1, minutes=15):{iso}}\", \"participants\": [\"dr-smith\"]}}'",
         "Give dr-smith opening hours (09:00-17:00 UTC every day, 10 minutes between appointments), then ask for slots:",
         f"  curl -s -X PUT {api}/calendars/dr-smith/availability -H 'Content-Type: application/json' \\",
         "    -d '{\"timeZone\": \"UTC\", \"bufferAfter\": 10, \"weekly\": {"
@@ -331,15 +364,19 @@ def local_environment(moto_url: str) -> None:
 class LocalStack:
     """Starts the parts in order, watches them, and stops whatever was started, each step bounded."""
 
-    def __init__(self, port: int, moto_port: int, workers: int, tick: float):
+    def __init__(self, port: int, moto_port: int, workers: int, tick: float, moto_latency_ms: float = 0.0):
         self.port, self.moto_port, self.workers, self.tick = port, moto_port, workers, tick
+        self.moto_latency_ms = moto_latency_ms
         self.stopping = threading.Event()
         self.moto = self.pool = self.server = self.streams = None
 
     def start(self) -> None:
         moto_url = f"http://127.0.0.1:{self.moto_port}"
         local_environment(moto_url)
-        self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port)],
+        # moto ignores SIGINT (Ctrl-C reaches the whole process group): it is stopped last, after every
+        # process that calls it, so none of them prints a connection error on the way out.
+        self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port),
+                                      "--latency-ms", str(self.moto_latency_ms), "--ignore-sigint"],
                                      stdout=subprocess.PIPE, text=True)
         ready = self.moto.stdout.readline()
         if not ready.startswith("READY"):
@@ -372,14 +409,17 @@ class LocalStack:
             self.streams.check()
 
     def stop(self) -> None:
+        """In order: no new connection; requests being served finish (or get 503); the stream process
+        (the firer with it); moto last, so that nothing calls it once it is gone."""
         self.stopping.set()
         if self.server:
             self.server.shutdown()
+        if self.pool:
+            self.pool.close(grace=DRAIN_GRACE)
+        if self.server:
             self.server.server_close()
         if self.streams:
             self.streams.stop()
-        if self.pool:
-            self.pool.close()
         if self.moto:
             self.moto.terminate()
             try:
@@ -391,12 +431,13 @@ class LocalStack:
 def main() -> int:
     port, moto_port = int(os.environ.get("PORT", "3000")), int(os.environ.get("MOTO_PORT", "5000"))
     workers, tick = int(os.environ.get("WORKERS", "2")), float(os.environ.get("TICK", "1"))
+    moto_latency_ms = float(os.environ.get("MOTO_LATENCY_MS", "0"))
     for name, value in (("PORT", port), ("MOTO_PORT", moto_port)):
         if not port_is_free(value):
             print(f"run: port {value} is taken; set {name} to a free port, e.g. {name}={value + 1} make run",
                   file=sys.stderr)
             return 1
-    stack = LocalStack(port, moto_port, workers, tick)
+    stack = LocalStack(port, moto_port, workers, tick, moto_latency_ms)
     signal.signal(signal.SIGTERM, lambda *_: stack.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stack.stopping.set())
     try:

@@ -75,8 +75,9 @@ def caller() -> Caller:
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body,
-                    headers=headers or {})
+    # Serialised here (with the resolver's own serializer) to end with a newline, so `curl -s` output never runs on.
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=app._serializer(body) + "\n", headers=headers or {})
 
 
 def versioned(status: int, resource, shown: dict, headers: dict | None = None, *,

@@ -428,3 +428,16 @@ def test_a_booking_that_loses_every_race_is_409_with_retry_after_and_counted_as_
     emf = [blob for blob in emf_blobs(capsys.readouterr().out) if "BookingAttempts" in blob]
     assert [(m["BookingAttempts"], m.get("BookingConflicts")) for m in emf] == [([1.0], [1.0])]
     assert store.dynamodb.scan(TableName=store.table)["Items"] == []
+
+
+def test_every_json_body_ends_with_a_newline_so_curl_output_never_runs_on(api):
+    from lambdas import api_event, invoke_api
+
+    def raw(method: str, path: str, body=None, query: str = "") -> str:
+        return invoke_api(api_event(method, path, body, query=query), "ConflictDetector-test")["body"]
+
+    created = raw("POST", "/appointments", booking())
+    answers = [created, raw("POST", "/appointments", booking()), raw("GET", "/appointments", query="userId=alice"),
+               raw("GET", "/appointments/unknown"), raw("POST", "/appointments", {"userId": "alice"})]
+    assert [a.endswith("}\n") and a.count("\n") == 1 for a in answers] == [True] * 5, answers
+    assert json.loads(created)["status"] == "scheduled"

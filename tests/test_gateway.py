@@ -12,9 +12,10 @@ import socket
 import threading
 
 import pytest
+from werkzeug.test import Client
 
 from conftest import TEMPLATE, free_port
-from gateway import MAX_BODY, serve, wsgi_app
+from gateway import LOGGED_TARGET, MAX_BODY, dispatch, serve, wsgi_app
 from proxy_events import routes_from_template
 
 
@@ -118,3 +119,27 @@ def test_the_path_stays_percent_encoded_and_path_parameters_are_decoded_once_as_
     status, body = exchange(port, b"GET /appointments/a%20b%2540 HTTP/1.1\r\nHost: local\r\n\r\n")
     assert (status, body["path"]) == (200, "/appointments/a%20b%2540")
     assert recorder.events[-1]["pathParameters"] == {"appointmentId": "a b%40"}
+
+
+def test_the_access_log_cuts_a_long_request_target_to_one_line():
+    lines: list[str] = []
+    client = Client(wsgi_app(routes_from_template(TEMPLATE), Recorder(), lines.append))
+    client.get("/appointments?userId=alice&x=" + "y" * 500)
+    client.get("/appointments?userId=bob")
+    cut, short = lines
+    assert cut.startswith("GET /appointments?userId=alice&x=yyy")
+    assert cut.endswith("… -> 200")
+    assert len(cut) == len("GET  -> 200") + LOGGED_TARGET
+    assert short == "GET /appointments?userId=bob -> 200"
+
+
+def test_the_gateway_answers_503_while_the_stack_stops_and_its_own_bodies_end_with_a_newline():
+    routes = routes_from_template(TEMPLATE)
+    stopping = dispatch(routes, lambda event: {"unavailable": "stopping"}, "GET", "/appointments", "userId=a", {},
+                        None)
+    assert stopping.status == 503
+    assert stopping.body.endswith(b"}\n")
+    assert (json.loads(stopping.body)["error"], json.loads(stopping.body)["message"]) == ("ServiceUnavailable",
+                                                                                        "Service Unavailable")
+    unknown = dispatch(routes, Recorder(), "GET", "/nowhere", "", {}, None)
+    assert unknown.body.endswith(b"}\n")

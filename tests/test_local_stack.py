@@ -25,13 +25,15 @@ ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class LocalStack:
-    def __init__(self):
+    def __init__(self, own_process_group: bool = False, **settings: str):
         self.port, self.moto_port = free_port(), free_port()
-        env = {**os.environ, "PORT": str(self.port), "MOTO_PORT": str(self.moto_port), "WORKERS": "2", "TICK": "0.5"}
+        env = {**os.environ, "PORT": str(self.port), "MOTO_PORT": str(self.moto_port), "WORKERS": "2", "TICK": "0.5",
+               **settings}
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             env.pop(name, None)
         self.process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_local.py")], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        process_group=0 if own_process_group else None)
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for("ready on", timeout=120)
@@ -136,6 +138,46 @@ def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
         # The cancelled appointment's reminder was due a second later; give the loops a few ticks.
         time.sleep(3)
         assert not any(doomed["appointmentId"] in line and "REMINDER" in line for line in stack.lines)
+        # All four functions ran and emitted metrics; local mode keeps their EMF blobs off the terminal.
+        assert not [line for line in stack.lines if '"_aws"' in line]
+    finally:
+        stop_and_check_nothing_is_left(stack, signal.SIGTERM)
+
+
+def test_after_a_race_for_one_provider_every_booking_and_only_bookings_get_events_and_reminders():
+    """8 customers race for one provider at once: 1 wins and 7 get 409, through cancelled transactions.
+    The winner gets exactly one event, no loser gets any, and the stream keeps flowing afterwards."""
+    racers = 8
+    stack = LocalStack(WORKERS=str(racers), MOTO_LATENCY_MS="50")  # the latency makes the 8 overlap
+    try:
+        for _ in range(racers):  # each instance builds its clients once; warm, the 8 bookings really overlap
+            assert stack.request("GET", "/appointments?userId=nobody")[0] == 200
+        barrier = threading.Barrier(racers, timeout=30)
+        start, end = at(7200), at(7200 + 1800)
+        answers: list[tuple[int, dict]] = []
+
+        def book(customer: int) -> None:
+            body = {"userId": f"racer-{customer}", "participants": ["dr-race"], "startTime": start, "endTime": end}
+            barrier.wait()
+            answers.append(stack.request("POST", "/appointments", body))
+
+        threads = [threading.Thread(target=book, args=(n,)) for n in range(racers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(status for status, _ in answers) == [201] + [409] * (racers - 1), answers
+        [winner] = [body["appointmentId"] for status, body in answers if status == 201]
+
+        status, after = stack.request("POST", "/appointments", {"userId": "after-race", "startTime": at(65),
+                                                               "endTime": at(600), "reminders": [1]})
+        assert status == 201, after
+        stack.wait_for(f"EVENT AppointmentBooked {after['appointmentId']}:1", timeout=30)
+        stack.wait_for(f"REMINDER for after-race ({after['appointmentId']})", timeout=60)
+        events = [line for line in stack.lines if "EVENT " in line]
+        booked = re.findall(r"EVENT AppointmentBooked ([^:\s]+):1", "".join(events))
+        assert sorted(booked) == sorted([winner, after["appointmentId"]]), events
+        assert len(events) == 2, events
     finally:
         stop_and_check_nothing_is_left(stack, signal.SIGTERM)
 
@@ -170,6 +212,13 @@ def wait_until_dead(pid: int, timeout: float = 5) -> None:
     raise AssertionError(f"pid {pid} is still running")
 
 
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def process_ids(stack: LocalStack) -> dict[str, list[int]]:
     line = stack.wait_for("Processes:", timeout=5)
     found = re.search(r"moto server pid (\d+), function instances pid ([\d, ]+), stream process pid (\d+)", line)
@@ -199,6 +248,50 @@ def test_killed_children_are_replaced_reminders_keep_coming_and_sigint_stops_eve
     assert elapsed < 10
 
 
+def test_ctrl_c_lets_requests_in_flight_finish_or_answers_503_and_stops_moto_last():
+    """As a terminal's Ctrl-C does, SIGINT goes to every process of the stack at once."""
+    stack = LocalStack(own_process_group=True, MOTO_LATENCY_MS="400")  # a booking takes about a second
+    statuses: list[int] = []
+    try:
+        pids = process_ids(stack)
+        for _ in range(2):
+            assert stack.request("GET", "/appointments?userId=nobody")[0] == 200
+
+        def book(n: int) -> None:
+            try:
+                statuses.append(stack.request("POST", "/appointments", {
+                    "userId": f"late-{n}", "startTime": at(7200), "endTime": at(9000)})[0])
+            except OSError as error:  # no answer at all
+                statuses.append(type(error).__name__)
+
+        threads = [threading.Thread(target=book, args=(n,)) for n in range(6)]  # 2 served, 4 waiting
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        stopping = len(stack.lines)
+        os.killpg(stack.process.pid, signal.SIGINT)
+        gone: dict[str, float] = {}
+        deadline = time.monotonic() + 20
+        while len(gone) < 2 and time.monotonic() < deadline:
+            for name in ("moto", "streams"):
+                if name not in gone and not alive(pids[name][0]):
+                    gone[name] = time.monotonic()
+            time.sleep(0.02)
+        for thread in threads:
+            thread.join(timeout=30)
+        assert stack.process.wait(timeout=20) == 0
+    finally:
+        if stack.process.poll() is None:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+    output = "".join(stack.lines[stopping:])
+    assert len(statuses) == 6
+    assert set(statuses) <= {201, 503}, (statuses, output)
+    assert 201 in statuses, statuses  # the two being served finish
+    assert gone["streams"] <= gone["moto"], output
+    assert "started pid" not in output, output  # no function instance was started during the stop
+    assert "Error" not in output, output
+
+
 def json_documents(text: str) -> list[dict]:
     decoder, documents, position = json.JSONDecoder(), [], 0
     while (position := text.find("{", position)) >= 0:
@@ -209,14 +302,19 @@ def json_documents(text: str) -> list[dict]:
 
 def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
     readme = (ROOT / "README.md").read_text()
-    walkthrough = readme.split("### A walkthrough with `make run`", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    section = readme.split("### A walkthrough with `make run`", 1)[1].split("\n## ", 1)[0]
+    parts = [part.split("```", 1) for part in section.split("```sh\n")[1:]]
+    assert len(parts) == 2  # steps 1-5, then, once the reminder has come, the cancel
+    assert "Wait for the `REMINDER` line" in parts[0][1]  # said between the two blocks
+    walkthrough = "".join(block for block, _ in parts)
     assert walkthrough.startswith("API=http://127.0.0.1:3000\n")
     stack = LocalStack()
     try:
         script = walkthrough.replace("API=http://127.0.0.1:3000", f"API=http://127.0.0.1:{stack.port}", 1)
         result = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-        outputs = json_documents(result.stdout)  # curl -s prints no newline after a body
+        outputs = json_documents(result.stdout)
+        assert result.stdout.endswith("}\n")  # a body ends with a newline, so no output runs into the next
         booked, clash, changed, listed, cancelled = outputs
         assert booked["status"] == "scheduled"
         assert clash["error"] == "Conflict"
