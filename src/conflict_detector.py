@@ -7,6 +7,7 @@ reads and rules admin to ``Calendars``; domain errors are mapped to HTTP by type
 from __future__ import annotations
 
 import binascii
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlencode
@@ -75,9 +76,9 @@ def caller() -> Caller:
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
-    # Serialised here (with the resolver's own serializer) to end with a newline, so `curl -s` output never runs on.
+    """JSON, compact, ending with a newline, so that ``curl -s`` output never runs on into the prompt."""
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=app._serializer(body) + "\n", headers=headers or {})
+                    body=json.dumps(body, separators=(",", ":")) + "\n", headers=headers or {})
 
 
 def versioned(status: int, resource, shown: dict, headers: dict | None = None, *,
