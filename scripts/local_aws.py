@@ -141,14 +141,16 @@ class StreamPump:
 FUNCTIONS = ("ConflictDetector", "ReminderSender", "ReminderScheduler", "EventPublisher")
 
 
-def deploy_into_moto(env: str, stack_name: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Deploy to whatever moto boto3 points at; return the outputs and, per function, its environment."""
+def deploy_into_moto(env: str, stack_name: str, parameters: dict[str, str] | None = None,
+                     ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Deploy to whatever moto boto3 points at, with these template ``parameters``; return the outputs and,
+    per function, its environment."""
     import boto3
 
     import deploy
 
-    outputs = deploy.Deployer(deploy.Config(env=env, stack_name=stack_name, poll_seconds=0.1),
-                              out=lambda line: None).deploy()
+    config = deploy.Config(env=env, stack_name=stack_name, parameters=dict(parameters or {}), poll_seconds=0.1)
+    outputs = deploy.Deployer(config, out=lambda line: None).deploy()
     scheduler = boto3.client("scheduler")
     group = outputs["ReminderScheduleGroupName"]
     if group not in [g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]]:

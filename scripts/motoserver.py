@@ -1,6 +1,6 @@
 """A moto server on loopback, made faithful enough for concurrency (DESIGN.md, "Local emulation").
 
-Four patches, applied in the process that runs moto:
+Five patches, applied in the process that runs moto:
 
 * DynamoDB requests are serialised by one lock, as DynamoDB serialises writes per item. Without it
   moto lets two correct conditional writes both win. An optional latency is slept *before* the lock
@@ -15,6 +15,9 @@ Four patches, applied in the process that runs moto:
 * Stream shard iterators expire 15 minutes after they are handed out, as DynamoDB Streams' do
   (``expiring_iterators``). moto keeps every iterator it ever made, about 1.7 KB for each
   ``GetRecords``: a poller twice a second grew the server by 300 MB a day.
+* moto's CloudFormation refuses an ``AWS::ApiGateway::Method`` whose integration has no ``Uri`` and
+  ``IntegrationHttpMethod``, which a MOCK integration (a CORS preflight) needs neither of on AWS; they
+  are defaulted, and the template stays as AWS reads it (``mock_methods_without_a_target``).
 
 Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE] [--ignore-sigint]``;
 it prints ``READY <url>`` once it serves and stops on SIGTERM or SIGINT (SIGTERM only with
@@ -157,12 +160,25 @@ def expiring_iterators(init, get_records, lifetime: float = ITERATOR_LIFETIME, c
 _patched = False
 
 
+def mock_methods_without_a_target(create):
+    """moto's CloudFormation reads every method's integration ``Uri`` and ``IntegrationHttpMethod``, which a
+    MOCK integration (the CORS preflights) has no use for and the template does not give; default them."""
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, *args, **kwargs):
+        integration = cloudformation_json["Properties"].get("Integration", {})
+        if integration.get("Type") == "MOCK":
+            integration.setdefault("Uri", "")
+            integration.setdefault("IntegrationHttpMethod", "")
+        return create.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+    return classmethod(create_from_cloudformation_json)
+
+
 def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None:
-    """Apply the four patches, once per process (a second lock around the first would deadlock)."""
+    """Apply the five patches, once per process (a second lock around the first would deadlock)."""
     global _patched
     if _patched:
         return
     _patched = True
+    from moto.apigateway.models import Method
     from moto.awslambda.models import LambdaBackend
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
@@ -186,6 +202,7 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
 
     DynamoHandler.call_action = serialised_call_action
     LambdaBackend.send_dynamodb_items = keep_stream_records
+    Method.create_from_cloudformation_json = mock_methods_without_a_target(Method.create_from_cloudformation_json)
     DynamoDBBackend.transact_write_items = in_place_transactions(DynamoDBBackend.transact_write_items)
     ShardIterator.__init__, DynamoDBStreamsBackend.get_records = expiring_iterators(
         ShardIterator.__init__, DynamoDBStreamsBackend.get_records)

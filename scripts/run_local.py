@@ -352,6 +352,11 @@ def curl_examples(api: str) -> str:
     ])
 
 
+def allowed_origins() -> tuple[str, ...]:
+    """``ALLOWED_ORIGINS``, as the stack parameter AllowedOrigins takes it: comma-separated origins."""
+    return tuple(o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
+
+
 def local_environment(moto_url: str) -> None:
     os.environ.update({"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
@@ -382,7 +387,8 @@ class LocalStack:
         if not ready.startswith("READY"):
             raise StackStopped(f"the moto server did not start ({ready.strip() or 'no output'})")
         log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
-        outputs, environments = deploy_into_moto(ENV, STACK)
+        origins = allowed_origins()
+        outputs, environments = deploy_into_moto(ENV, STACK, {"AllowedOrigins": ",".join(origins)} if origins else {})
         sqs, reminders, events = subscribe_inboxes(outputs["NotificationTopicArn"], outputs["AppointmentEventBusName"])
         self.pool = InstancePool(self.workers, environments["ConflictDetector"])
         self.streams = Supervised("stream process", _stream_instance,
@@ -390,7 +396,8 @@ class LocalStack:
                                    outputs["AppointmentEventDeadLetterQueueUrl"], self.tick))
         for inbox, show in ((reminders, show_reminder), (events, show_event)):
             threading.Thread(target=print_inbox, args=(sqs, inbox, show, self.stopping), daemon=True).start()
-        self.server = serve(wsgi_app(routes_from_template(), self.pool.invoke, log), self.port)
+        routes = routes_from_template(conditions={"HasAllowedOrigins": bool(origins)})  # preflights only with CORS on
+        self.server = serve(wsgi_app(routes, self.pool.invoke, log, origins), self.port)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         api = f"http://127.0.0.1:{self.port}"
         print(f"\nAppointment API ready on {api}  (stage {outputs['ApiEndpoint'].rsplit('/', 1)[1]}, "

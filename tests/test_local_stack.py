@@ -95,9 +95,31 @@ def at(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime(ISO)
 
 
-def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
-    stack = LocalStack()
+DESK = "https://desk.example.com"
+
+
+def cors_exchange(port: int, method: str, path: str, origin: str) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
     try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (our loopback URL)
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def test_the_local_stack_books_reminds_cancels_and_shuts_down_cleanly():
+    stack = LocalStack(ALLOWED_ORIGINS=DESK)
+    try:
+        # ALLOWED_ORIGINS as the AllowedOrigins parameter: preflights for that origin, none for others
+        status, headers = cors_exchange(stack.port, "OPTIONS", "/appointments", DESK)
+        assert (status, headers.get("Access-Control-Allow-Origin")) == (204, DESK)
+        assert "POST" in headers["Access-Control-Allow-Methods"].split(",")
+        assert "Access-Control-Allow-Origin" not in cors_exchange(stack.port, "OPTIONS", "/appointments",
+                                                                  "https://other.example")[1]
+        status, headers = cors_exchange(stack.port, "GET", "/appointments?userId=e2e", DESK)
+        assert (status, headers.get("Access-Control-Allow-Origin")) == (200, DESK)
+
         near = {"userId": "e2e", "startTime": at(65), "endTime": at(600), "reminders": [1],
                 "details": {"location": "Room 4"}}
         status, booked = stack.request("POST", "/appointments", near)
