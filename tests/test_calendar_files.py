@@ -148,6 +148,7 @@ def test_accept_chooses_the_calendar_file_only_when_it_is_preferred(accept, cale
     assert prefers_calendar(accept) is calendar
 
 
+@pytest.mark.slow
 def test_importing_the_api_handler_does_not_load_icalendar():
     code = "import sys, conflict_detector; print(sorted(m for m in sys.modules if m.split('.')[0] == 'icalendar'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,

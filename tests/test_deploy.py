@@ -45,6 +45,7 @@ def test_package_holds_the_handlers_and_powertools_but_not_boto3(tmp_path):
 
 
 @pytest.mark.skipif(sys.implementation.cache_tag != "cpython-313", reason="bytecode is built by python3.13 only")
+@pytest.mark.slow
 def test_package_carries_bytecode_for_every_module_and_python_loads_it_without_compiling(tmp_path):
     archive = zipfile.ZipFile(package.build(tmp_path / "lambda.zip").path)
     names = set(archive.namelist())
@@ -274,6 +275,7 @@ def test_the_readmes_aws_cli_route_creates_updates_and_publishes_the_stack_as_wr
     assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": rule}}
 
 
+@pytest.mark.slow
 def test_deploy_without_credentials_exits_1_with_advice(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),

@@ -18,6 +18,8 @@ from conftest import TEMPLATE, free_port
 from gateway import LOGGED_TARGET, MAX_BODY, dispatch, serve, wsgi_app
 from proxy_events import routes_from_template
 
+pytestmark = pytest.mark.slow  # every test here starts a subprocess or a server
+
 
 class Recorder:
     def __init__(self):

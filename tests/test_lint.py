@@ -11,6 +11,8 @@ import pytest
 
 from conftest import TEMPLATE
 
+pytestmark = pytest.mark.slow  # every test here starts a subprocess or a server
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # every test here starts a subprocess or a server
 
 
 def test_make_clean_removes_build_output_and_caches_but_not_the_virtual_environments(tmp_path):
