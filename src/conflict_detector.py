@@ -28,6 +28,7 @@ from appointments.inputs import (
     idempotency,
     list_query,
     parse_json_object,
+    pool_slot_query,
     prefers_calendar,
     slot_query,
     window_query,
@@ -259,6 +260,15 @@ def slots(calendarId: str) -> Response:
     return json_response(200, {"calendarId": calendarId, **window_json(found.window),
                                "duration": int(found.duration.total_seconds() // 60),
                                "slots": [interval_json(i) for i in offered]})
+
+
+@app.get("/slots")
+def pool_slots() -> Response:
+    found = pool_slot_query(query())
+    offered = services().calendars.pool_slots(found, caller())
+    return json_response(200, {"anyOf": list(found.any_of), **window_json(found.window),
+                               "duration": int(found.duration.total_seconds() // 60),
+                               "slots": [{**interval_json(i), "calendars": members} for i, members in offered]})
 
 
 # -- errors, mapped by type in one place ------------------------------------------------------------

@@ -233,6 +233,22 @@ def emitted_metrics(output: str) -> list[str]:
     return [m["Name"] for blob in emf_blobs(output) for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
 
 
+class CountingCalls:
+    """Wraps a real client and records every operation called on it, with its arguments, in order."""
+
+    def __init__(self, client):
+        self._client, self.calls = client, []
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if callable(attribute) and not name.startswith(("get_paginator", "exceptions", "meta")):
+            def call(**kwargs):
+                self.calls.append((name, kwargs))
+                return attribute(**kwargs)
+            return call
+        return attribute
+
+
 class CancelledTransactions:
     """Wraps a real client: every TransactWriteItems is cancelled with ``reasons`` (one code per item), as
     DynamoDB cancels one; everything else passes through."""

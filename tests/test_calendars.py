@@ -6,7 +6,7 @@ import pytest
 
 import conflict_detector
 from appointments.wiring import build_services
-from conftest import API_SETTINGS, Api, booking
+from conftest import API_SETTINGS, Api, CountingCalls, booking
 
 
 def book(api, user="alice", start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00Z", **extra):
@@ -128,21 +128,8 @@ def test_a_move_is_checked_on_every_calendar_it_occupies_and_frees_the_old_time(
 
 
 def test_a_booking_costs_one_consistent_read_and_one_transaction_whatever_the_participants(store, clock):
-    class Counting:
-        def __init__(self, client):
-            self._client, self.calls = client, []
-
-        def __getattr__(self, name):
-            attribute = getattr(self._client, name)
-            if callable(attribute) and not name.startswith(("get_paginator", "exceptions", "meta")):
-                def call(**kwargs):
-                    self.calls.append((name, kwargs))
-                    return attribute(**kwargs)
-                return call
-            return attribute
-
     for count in (0, 2, 8):
-        counting = Counting(store.dynamodb)
+        counting = CountingCalls(store.dynamodb)
         conflict_detector.use(build_services(counting, API_SETTINGS, clock=clock))
         participants = [f"room-{count}-{i}" for i in range(count)]
         response = Api().post(body=booking(user=f"u{count}", start="2026-12-01T22:00:00Z", end="2026-12-02T02:00:00Z",

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from appointments.appointment import new_appointment
 from appointments.availability import parse_availability, slot_candidates
 from appointments.caller import Caller
-from appointments.errors import Conflict, Unavailable
-from appointments.inputs import SlotQuery
+from appointments.errors import Conflict, NoneAvailable, Unavailable
+from appointments.inputs import PoolSlotQuery, SlotQuery
 from appointments.rules_store import RulesStore
 from appointments.times import UTC, Interval, format_instant
 from seeding import bulk_load
@@ -84,4 +84,54 @@ def test_every_slot_offered_is_accepted_and_every_candidate_not_offered_is_refus
             appointment, refusal = None, error.message
         assert (format_instant(start) in offered) == (refusal is None), (start, refusal, body)
         if appointment:
+            bookings.cancel(appointment.appointment_id, Caller())
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.none(), rules()), min_size=2, max_size=3), existing, st.integers(0, 3 * 24),
+       st.sampled_from([30, 60]), st.sampled_from([15, 30]))
+def test_every_pool_slot_offered_is_booked_on_a_listed_member_and_every_other_candidate_is_refused(
+        bookings, calendars, store, member_rules, appointments, from_hour, duration, step):
+    """Members with random rules (or none) and random loads: a pool slot is offered exactly when a booking
+    with that anyOf is accepted then, and the member assigned is one the slot lists."""
+    tag = uuid.uuid4().hex[:8]
+    members = [f"m{i}-{tag}" for i in range(len(member_rules))]
+    for member, body in zip(members, member_rules, strict=True):
+        if body is not None:
+            RulesStore(store).put(member, parse_availability(body))
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+    bulk_load(store, [new_appointment({"userId": f"other-{i}-{tag}", "participants": [members[i % len(members)]],
+                                       "startTime": format_instant(base + timedelta(minutes=15 * q)),
+                                       "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
+                                      appointment_id=f"{tag}-{i}", now=NOW)
+                      for i, (q, n) in enumerate(appointments)])
+    window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
+    query = PoolSlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), tuple(members))
+    offered = {format_instant(s.start): free for s, free in calendars.pool_slots(query, Caller())}
+    candidates = sorted({start for member in members for start in slot_candidates(
+        RulesStore(store).get(member), window, query.duration, query.step)})
+    assert set(offered) <= {format_instant(c) for c in candidates}
+    event(f"offered: {'none' if not offered else 'some'}; "
+          f"refused: {'some' if len(offered) < len(candidates) else 'none'}")
+    for number, start in enumerate(candidates[:6]):
+        interval = {"startTime": format_instant(start), "endTime": format_instant(start + query.duration)}
+        qualifying = []
+        for member in members:  # a member qualifies exactly when a booking with it as a participant is accepted
+            try:
+                probe = bookings.book({"userId": f"probe-{number}-{member}", "participants": [member], **interval},
+                                      Caller())[0]
+            except (Conflict, Unavailable):
+                continue
+            qualifying.append(member)
+            bookings.cancel(probe.appointment_id, Caller())
+        assert offered.get(format_instant(start), []) == qualifying, (start, offered.get(format_instant(start)))
+        try:
+            appointment, refusal = bookings.book({"userId": f"pool-{number}-{tag}", "anyOf": members, **interval},
+                                                 Caller())[0], None
+        except NoneAvailable as error:
+            appointment, refusal = None, error.message
+        assert (format_instant(start) in offered) == (refusal is None), (start, refusal)
+        if appointment:
+            assert appointment.assigned in offered[format_instant(start)]
             bookings.cancel(appointment.appointment_id, Caller())

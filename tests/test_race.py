@@ -245,3 +245,45 @@ def test_the_lost_update_race_catches_a_store_that_does_not_condition_updates(ra
     with Fleet(WORKERS, store="racy-updates") as racy:
         results = racy.round(patches_with_the_same_if_match("careless-editor"))
     assert sum(status == 200 for status, _ in results) > 1, "the racy store was not caught losing updates"
+
+
+# -- a pool: any available provider ----------------------------------------------------------------------------
+
+POOL = ["pool-a", "pool-b", "pool-c"]
+
+
+def customers_booking_a_pool(prefix: str, members: list[str], count: int) -> list[Invocation]:
+    """``count`` different customers, each booking the same hour from the same pool."""
+    return [Invocation("POST", "/appointments", {
+        "userId": f"{prefix}-customer-{i}", "anyOf": members,
+        "startTime": "2031-05-10T10:00:00Z", "endTime": "2031-05-10T11:00:00Z"}) for i in range(count)]
+
+
+def test_customers_racing_for_a_pool_of_three_take_each_member_exactly_once(fleet):
+    results = fleet.round(customers_booking_a_pool("pool", POOL, WORKERS))
+    assert sorted(status for status, _ in results) == [201] * 3 + [409] * (WORKERS - 3)
+    winners = [body for status, body in results if status == 201]
+    assert sorted(w["assigned"] for w in winners) == POOL
+    assert {body["error"] for status, body in results if status == 409} <= {"NoneAvailable", "Conflict"}
+    from appointments.inputs import agenda_query
+
+    services = build_services(boto3.client("dynamodb"), ApiSettings.from_environment())
+    day = {"from": "2031-05-10T00:00:00Z", "to": "2031-05-11T00:00:00Z"}
+    for member in POOL:
+        [winner] = [w for w in winners if w["assigned"] == member]
+        agenda, _ = services.calendars.agenda(member, agenda_query(day), Caller())
+        assert [a.appointment_id for a in agenda] == [winner["appointmentId"]]
+        busy = services.calendars.busy(member, agenda_query(day).window, Caller())
+        assert [(b.start, b.end) for b in busy] == [(a.interval.start, a.interval.end) for a in agenda]
+    items = boto3.client("dynamodb").scan(TableName=table_name("AppointmentsTable"))["Items"]
+    assigned = sorted(i["assigned"]["S"] for i in items
+                      if i["userId"]["S"].startswith("pool-customer-") and i["status"]["S"] == "scheduled")
+    assert assigned == POOL  # the table agrees: one appointment per member, none more
+
+
+def test_the_pool_race_catches_a_store_that_does_not_condition_the_members_buckets(race_env):
+    members = ["victim-a", "victim-b", "victim-c"]
+    with Fleet(WORKERS, store="racy-participants") as racy:
+        results = racy.round(customers_booking_a_pool("victim", members, WORKERS))
+    winners = [body["assigned"] for status, body in results if status == 201]
+    assert len(winners) > len(set(winners)), f"the racy store was not caught double-booking a member: {winners}"

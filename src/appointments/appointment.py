@@ -26,9 +26,15 @@ MAX_REMINDER_MINUTES = 40320  # 28 days
 DEFAULT_REMINDERS = (1440, 60)
 CALENDAR_ID = re.compile(r"[A-Za-z0-9._@+:\-]{1,128}")  # every calendar ID, a userId included
 MAX_PARTICIPANTS = 8  # with the user's calendar, 9 calendars: one transaction stays within 100 actions
-CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders")
+MIN_POOL, MAX_POOL = 2, 10  # anyOf; with the 24-hour limit, one booking's read stays within 100 keys
+MAX_POOL_DURATION = timedelta(hours=24)
+BALANCED, IN_ORDER = "balanced", "inOrder"  # how a pool's member is chosen among those that qualify
+CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders", "anyOf",
+                 "assign")
 PATCH_FIELDS = ("startTime", "endTime", "timeZone", "participants", "details", "reminders")
-READ_ONLY_FIELDS = ("appointmentId", "status", "createdAt", "updatedAt", "version")
+BOOKING_ONLY_FIELDS = ("anyOf", "assign")  # set when booking, never changed
+READ_ONLY_FIELDS = ("appointmentId", "status", "createdAt", "updatedAt", "version", "assigned", "holdExpiresAt",
+                    "seriesId", "occurrence", "outcome")
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
 
 
@@ -46,6 +52,9 @@ class Appointment:
     updated_at: datetime | None = None
     version: int = 1
     request_hash: str | None = None
+    any_of: tuple[str, ...] = ()  # a pool: exactly one of these is assigned
+    assigned: str | None = None
+    assign: str = BALANCED
 
     @property
     def is_scheduled(self) -> bool:
@@ -53,8 +62,9 @@ class Appointment:
 
     @property
     def calendars(self) -> tuple[str, ...]:
-        """Every calendar the appointment occupies: its user's, then the participants, in order."""
-        return (self.user_id, *self.participants)
+        """Every calendar the appointment occupies: its user's, then the participants in order, then the
+        member assigned from its pool."""
+        return (self.user_id, *self.participants, *((self.assigned,) if self.assigned else ()))
 
     @property
     def entry(self) -> Entry:
@@ -66,6 +76,8 @@ def _reject_unexpected_fields(body: Mapping, allowed: tuple[str, ...]) -> None:
     for name in body:
         if name in READ_ONLY_FIELDS:
             raise ValidationError(f"{name} is read-only; remove it from the request.", name)
+        if name in BOOKING_ONLY_FIELDS and name not in allowed:
+            raise ValidationError(f"{name} is set when booking and cannot be changed; cancel and book again.", name)
         if name not in allowed:
             raise ValidationError(f"Unknown field '{name}'. Allowed fields: {', '.join(allowed)}.", str(name))
 
@@ -91,6 +103,25 @@ def validate_participants(value: object, user_id: str) -> tuple[str, ...]:
         raise ValidationError(f"{rule}; the user's own calendar ({user_id}) is always occupied, so leave it out.",
                               "participants")
     return tuple(value)
+
+
+def _validate_pool(value: object, user_id: str, participants: tuple[str, ...]) -> tuple[str, ...]:
+    rule = (f"anyOf must be a list of {MIN_POOL}-{MAX_POOL} distinct calendar IDs, none of them userId or a "
+            "participant, each 1-128 characters from A-Z a-z 0-9 . _ @ + : -")
+    if (not isinstance(value, list) or not MIN_POOL <= len(value) <= MAX_POOL or len(set(value)) != len(value)
+            or not all(isinstance(c, str) and CALENDAR_ID.fullmatch(c) for c in value) or user_id in value):
+        raise ValidationError(f"{rule}.", "anyOf")
+    _pool_fits(tuple(value), participants)
+    return tuple(value)
+
+
+def _pool_fits(any_of: tuple[str, ...], participants: tuple[str, ...]) -> None:
+    """The member assigned is one more calendar: participants and it are at most 8, and no member is a participant."""
+    if set(any_of) & set(participants):
+        raise ValidationError("A calendar is either a participant or a member of anyOf, not both.", "participants")
+    if len(participants) + 1 > MAX_PARTICIPANTS:
+        raise ValidationError(f"With anyOf there are at most {MAX_PARTICIPANTS - 1} participants: the member assigned "
+                              "is one more.", "participants")
 
 
 def _validate_details(value: object) -> dict[str, str]:
@@ -154,16 +185,25 @@ def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> App
     naive_zone = zone if "timeZone" in body else None
     start = parse_instant(body["startTime"], "startTime", naive_zone)
     end = parse_instant(body["endTime"], "endTime", naive_zone)
+    interval = _validate_interval(start, end)
+    participants = validate_participants(body.get("participants", []), user_id)
+    any_of = _validate_pool(body["anyOf"], user_id, participants) if "anyOf" in body else ()
+    if any_of and interval.end - interval.start > MAX_POOL_DURATION:
+        raise ValidationError("With anyOf an appointment lasts at most 24 hours.", "endTime")
+    if "assign" in body and (not any_of or body["assign"] not in (BALANCED, IN_ORDER)):
+        raise ValidationError(f'assign is "{IN_ORDER}" or "{BALANCED}" (the default), and goes with anyOf.', "assign")
     return Appointment(
         appointment_id=appointment_id,
         user_id=user_id,
-        interval=_validate_interval(start, end),
+        interval=interval,
         time_zone=zone.key,
-        participants=validate_participants(body.get("participants", []), user_id),
+        participants=participants,
         details=_validate_details(body.get("details", {})),
         reminders=_validate_reminders(body.get("reminders", list(DEFAULT_REMINDERS))),
         created_at=now,
         updated_at=now,
+        any_of=any_of,
+        assign=body.get("assign", BALANCED),
     )
 
 
@@ -182,12 +222,18 @@ def apply_changes(current: Appointment, body: Mapping, *, now: datetime) -> Appo
     interval = current.interval
     if start or end:
         interval = _validate_interval(start or interval.start, end or interval.end, now)
+        if current.any_of and interval.end - interval.start > MAX_POOL_DURATION:
+            raise ValidationError("With anyOf an appointment lasts at most 24 hours.", "endTime")
+    participants = current.participants
+    if "participants" in body:
+        participants = validate_participants(body["participants"], current.user_id)
+        if current.any_of:
+            _pool_fits(current.any_of, participants)
     changed = replace(
         current,
         interval=interval,
         time_zone=zone.key,
-        participants=(validate_participants(body["participants"], current.user_id) if "participants" in body
-                      else current.participants),
+        participants=participants,
         details=_validate_details(body["details"]) if "details" in body else current.details,
         reminders=_validate_reminders(body["reminders"]) if "reminders" in body else current.reminders,
     )

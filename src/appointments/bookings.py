@@ -36,20 +36,21 @@ class Bookings:
     def _retrying(self, attempt: Callable[[], T]) -> T:
         return until_committed(attempt, self.sleep, self.max_attempts)
 
-    def _outcome(self, before: Appointment | None, after: Appointment, plan: decision.Plan,
-                 snapshot: decision.Snapshot) -> decision.Commit:
-        """Decide the change on what was read: its refusal, or the commit that carries it out."""
-        decided = decision.decide(after, plan.checked, snapshot.occupancy(), snapshot.rules, self.clock())
-        decision.refused(decided, after, snapshot.rules)
-        return decision.outcome(after, before, decided, snapshot)
+    def _commit(self, before: Appointment | None, after: Appointment, plan: decision.Plan,
+                snapshot: decision.Snapshot) -> Appointment:
+        """Decide the change on what was read, commit it, and return the appointment as committed (with a
+        pool's member assigned); or raise its refusal."""
+        committed, decided = decision.settle(before, after, plan, snapshot, self.clock())
+        self.store.commit(decision.outcome(committed, before, decided, snapshot))
+        return committed
 
-    def _commit_change(self, before: Appointment, after: Appointment, caller: Caller) -> None:
+    def _change(self, before: Appointment, after: Appointment, caller: Caller) -> Appointment:
         """Read what a change of an existing appointment needs (nothing, for an edit that stays on its
         calendars), decide it, and commit it."""
         plan = decision.plan(before, after)
         snapshot = self.store.read(plan) if plan.days else decision.Snapshot()
         caller.may_name((p for p in after.participants if p not in before.participants), snapshot.rules)
-        self.store.commit(self._outcome(before, after, plan, snapshot))
+        return self._commit(before, after, plan, snapshot)
 
     # -- commands -----------------------------------------------------------------------------
     def book(self, body: Mapping, caller: Caller, idempotency: Idempotency | None = None) -> tuple[Appointment, bool]:
@@ -72,11 +73,10 @@ class Bookings:
                                                "use a new key for a new booking.")
                 replayed = True
                 return snapshot.appointment
-            caller.may_name(proposed.participants, snapshot.rules)
+            caller.may_name((*proposed.participants, *proposed.any_of), snapshot.rules)
             if idempotency:
                 require_future(proposed.interval, self.clock())
-            self.store.commit(self._outcome(None, proposed, plan, snapshot))
-            return proposed
+            return self._commit(None, proposed, plan, snapshot)
 
         return self._retrying(attempt), replayed
 
@@ -92,8 +92,7 @@ class Bookings:
             changed = apply_changes(current, body, now=self.clock())
             if changed is current:
                 return current
-            self._commit_change(current, changed, caller)
-            return changed
+            return self._change(current, changed, caller)
 
         return self._retrying(attempt)
 
@@ -103,8 +102,7 @@ class Bookings:
             if not current.is_scheduled:
                 return current
             result = cancelled(current, now=self.clock())
-            self._commit_change(current, result, caller)
-            return result
+            return self._change(current, result, caller)
 
         return self._retrying(attempt)
 

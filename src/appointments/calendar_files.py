@@ -59,6 +59,8 @@ def event(appointment: Appointment) -> Event:
     for field in ("location", "description"):
         if value := text(details.get(field) or ""):
             vevent.add(field, value)
+    if resources := appointment.calendars[1:]:  # the providers and rooms it occupies, a pool's member last
+        vevent.add("resources", list(resources))
     if appointment.created_at:
         vevent.add("created", appointment.created_at)
     vevent.add("last-modified", appointment.updated_at)

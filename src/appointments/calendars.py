@@ -15,9 +15,9 @@ from appointments.availability import Availability, parse_availability, slot_can
 from appointments.calendar_reads import CalendarReads
 from appointments.caller import Caller
 from appointments.cursors import PageCursors
-from appointments.decision import days_touched, decide, search_days
+from appointments.decision import days_touched, decide, qualifying, search_days
 from appointments.errors import NotFound, PreconditionFailed
-from appointments.inputs import UNCONDITIONAL, AgendaQuery, ListQuery, Precondition, SlotQuery
+from appointments.inputs import UNCONDITIONAL, AgendaQuery, ListQuery, PoolSlotQuery, Precondition, SlotQuery
 from appointments.occupancy import Occupancy, merge_busy
 from appointments.retries import until_committed
 from appointments.rules_store import RulesStore
@@ -100,6 +100,18 @@ class Calendars:
         occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1])) for c in involved}  # a Query each
         return offered(rules, occupancy, calendars, user_id, query.window, query.duration, query.step, self.clock())
 
+    def pool_slots(self, query: PoolSlotQuery, caller: Caller) -> list[tuple[Interval, list[str]]]:
+        """The intervals at which a booking with ``anyOf`` would be accepted now, each with the members that
+        would qualify then (in anyOf's order): decided by ``decide``, as a pool booking is."""
+        user_id = caller.user_for(query.user_id) if query.user_id is not None else None
+        involved = list(dict.fromkeys([*([user_id] if user_id else []), *query.with_calendars, *query.any_of]))
+        rules = self.rules_store.of(involved)  # one BatchGetItem
+        for calendar in (*query.with_calendars, *query.any_of):
+            caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
+        days = search_days(query.window, query.duration)
+        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1])) for c in involved}  # a Query each
+        return offered_by_pool(rules, occupancy, query, user_id, self.clock())
+
     # -- availability rules ------------------------------------------------------------------------
     def rules(self, calendar_id: str, caller: Caller) -> Availability:
         rules = self.rules_store.get(validate_calendar_id(calendar_id, "calendarId"))
@@ -143,4 +155,26 @@ def offered(rules: Mapping[str, Availability | None], occupancy: Mapping[str, Oc
         checked = [c for c in candidate.calendars if c != _ANYONE]
         if decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
             found.append(candidate.interval)
+    return found
+
+
+def offered_by_pool(rules: Mapping[str, Availability | None], occupancy: Mapping[str, Occupancy],
+                    query: PoolSlotQuery, user_id: str | None, now: datetime) -> list[tuple[Interval, list[str]]]:
+    """The union of the members' candidates, each offered with the members a booking would qualify."""
+    starts = sorted({start for member in query.any_of
+                     for start in slot_candidates(rules.get(member), query.window, query.duration, query.step)})
+    booker = user_id or _ANYONE
+    found = []
+    for start in starts:
+        if start <= now:
+            continue
+        candidate = Appointment(_CANDIDATE, booker, Interval(start, start + query.duration),
+                                participants=query.with_calendars, any_of=query.any_of)
+        checked = [c for c in candidate.calendars if c != _ANYONE]
+        if not decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
+            continue
+        free = [member for member, decision in qualifying(candidate, query.any_of, occupancy, rules, now, True)
+                if decision.accepted]
+        if free:
+            found.append((candidate.interval, free))
     return found

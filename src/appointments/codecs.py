@@ -12,7 +12,7 @@ import json
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from appointments.appointment import Appointment
+from appointments.appointment import BALANCED, Appointment
 from appointments.availability import WEEKDAYS, Availability, Window
 from appointments.decision import Bucket
 from appointments.occupancy import Entry
@@ -37,10 +37,13 @@ def appointment_item(appointment: Appointment) -> dict:
     The key and the delivery ledger (requestHash, reminderClaims, remindersSent) are written apart."""
     start, end, created, updated = (format_instant(t) for t in (appointment.interval.start, appointment.interval.end,
                                                                  appointment.created_at, appointment.updated_at))
-    return {"userId": appointment.user_id, "startTime": start, "endTime": end, "timeZone": appointment.time_zone,
+    item = {"userId": appointment.user_id, "startTime": start, "endTime": end, "timeZone": appointment.time_zone,
             "participants": list(appointment.participants), "details": dict(appointment.details),
             "reminders": list(appointment.reminders), "status": appointment.status, "createdAt": created,
             "updatedAt": updated, "version": appointment.version}
+    if appointment.any_of:  # a pool booking: its members, the one assigned, and how it was chosen
+        item |= {"anyOf": list(appointment.any_of), "assigned": appointment.assigned, "assign": appointment.assign}
+    return item
 
 
 def appointment_from_item(item: dict) -> Appointment:
@@ -59,6 +62,9 @@ def appointment_from_item(item: dict) -> Appointment:
         updated_at=parse_stored_instant(values["updatedAt"]),
         version=int(values["version"]),
         request_hash=values.get("requestHash"),
+        any_of=tuple(values.get("anyOf", [])),
+        assigned=values.get("assigned"),
+        assign=values.get("assign", BALANCED),
     )
 
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from appointments.appointment import Appointment
+from appointments.appointment import IN_ORDER, Appointment
 from appointments.availability import MAX_BUFFER, Availability, refusal
-from appointments.errors import Conflict, Unavailable, ValidationError
+from appointments.errors import Conflict, NoneAvailable, Unavailable, ValidationError
 from appointments.occupancy import CalendarConflict, Entry, Occupancy
 from appointments.representations import conflict_json
 from appointments.times import Interval
@@ -82,35 +83,35 @@ class Snapshot:
 class Plan:
     checked: tuple[str, ...]  # the calendars the change is decided on, in the appointment's calendar order
     days: Mapping[str, frozenset[str]]  # the buckets it reads: calendar -> UTC days
+    members: tuple[str, ...] = ()  # a pool's members, one of which is chosen (or kept) as ``assigned``
 
     @property
     def rules_of(self) -> tuple[str, ...]:
-        """The calendars whose rules the decision reads, and the commit condition-checks."""
-        return self.checked
+        """The calendars whose rules the decision reads; the commit condition-checks those it decided on."""
+        return (*self.checked, *self.members)
 
 
 def plan(before: Appointment | None, after: Appointment) -> Plan:
     """A booking is decided on every calendar it occupies; a move likewise; a change of participants on
     the calendars it adds; an edit of details, reminders or time zone, and a cancel, on none. The
     calendars an appointment leaves (all of them on a move or a cancel) are read only to take its entry
-    out of them."""
+    out of them. A pool's member is decided among all its members, on a booking and on a move."""
+    pool = after.any_of if after.is_scheduled and (before is None or after.interval != before.interval) else ()
     if before is None:
-        return Plan(after.calendars, {c: frozenset(days_touched(widened(after.interval, DECISION_REACH)))
-                                      for c in after.calendars})
-    if not after.is_scheduled:
-        checked: tuple[str, ...] = ()
-        leaving = before.calendars
+        checked, leaving = tuple(c for c in after.calendars if c != after.assigned), ()
+    elif not after.is_scheduled:
+        checked, leaving = (), before.calendars
     elif after.interval != before.interval:
-        checked, leaving = after.calendars, before.calendars
+        checked, leaving = tuple(c for c in after.calendars if c != after.assigned), before.calendars
     else:
         checked = tuple(c for c in after.calendars if c not in before.calendars)
         leaving = tuple(c for c in before.calendars if c not in after.calendars)
     days: dict[str, set[str]] = {}
     for calendar_id in leaving:
         days.setdefault(calendar_id, set()).update(days_touched(widened(before.interval, ENTRY_REACH)))
-    for calendar_id in checked:
+    for calendar_id in (*checked, *pool):
         days.setdefault(calendar_id, set()).update(days_touched(widened(after.interval, DECISION_REACH)))
-    return Plan(checked, {c: frozenset(d) for c, d in days.items()})
+    return Plan(checked, {c: frozenset(d) for c, d in days.items()}, pool)
 
 
 def search_days(window: Interval, duration: timedelta) -> list[str]:
@@ -174,6 +175,56 @@ def decide(appointment: Appointment, checked: Iterable[str], occupancy: Mapping[
     return Decision(unavailable, conflicts, footprints, counted)
 
 
+def settle(before: Appointment | None, after: Appointment, plan: Plan, snapshot: Snapshot,
+           now: datetime) -> tuple[Appointment, Decision]:
+    """Decide a change on what was read: raise its refusal, or return the appointment as it commits (with a
+    pool's member chosen) and the decision it rests on."""
+    occupancy = snapshot.occupancy()
+    decided = decide(after, plan.checked, occupancy, snapshot.rules, now)
+    refused(decided, after, snapshot.rules)
+    if not plan.members:
+        return after, decided
+    member, member_decision, reasons = choose(after, plan.members, occupancy, snapshot.rules, now)
+    if member is None:
+        raise NoneAvailable(reasons)
+    return replace(after, assigned=member), Decision(None, [], {**decided.footprints, **member_decision.footprints},
+                                                     {**decided.counted, **member_decision.counted})
+
+
+def qualifying(appointment: Appointment, members: Iterable[str], occupancy: Mapping[str, Occupancy],
+               rules: Mapping[str, Availability | None], now: datetime,
+               until_refused: bool = False) -> list[tuple[str, Decision]]:
+    """Each member of a pool with its decision, as if it were the one assigned."""
+    return [(member, decide(replace(appointment, assigned=member), (member,), occupancy, rules, now,
+                            until_refused=until_refused)) for member in members]
+
+
+def choose(appointment: Appointment, members: tuple[str, ...], occupancy: Mapping[str, Occupancy],
+           rules: Mapping[str, Availability | None],
+           now: datetime) -> tuple[str | None, Decision | None, list[tuple[str, str]]]:
+    """The member a pool assigns: the one already assigned while it qualifies (a move keeps it); else,
+    among those that qualify, the one with the fewest appointments starting on that local date of its zone
+    (UTC without rules), then the first in order; or, with ``assign: inOrder``, the first that qualifies.
+    Returns it with its decision, and each member that does not qualify with its reason."""
+    decided = qualifying(appointment, members, occupancy, rules, now)
+    free = [(member, decision) for member, decision in decided if decision.accepted]
+    reasons = [(member, decision.unavailable[1] if decision.unavailable else "conflict")
+               for member, decision in decided if not decision.accepted]
+    if not free:
+        return None, None, reasons
+    kept = [found for found in free if found[0] == appointment.assigned]
+    if kept or appointment.assign == IN_ORDER:
+        return (*(kept or free)[0], reasons)
+
+    def load(found: tuple[str, Decision]) -> int:
+        member_rules = rules.get(found[0])
+        zone = member_rules.zone if member_rules else ZoneInfo("UTC")
+        local_date = appointment.interval.start.astimezone(zone).date()
+        return occupancy.get(found[0], NOTHING).starting_on(zone, local_date, ignore=appointment.appointment_id)
+
+    return (*min(free, key=load), reasons)  # min keeps the first of equals: the pool's order
+
+
 def refused(decision: Decision, appointment: Appointment, rules: Mapping[str, Availability | None]) -> None:
     """Raise the refusal a decision amounts to: a calendar's rules first (Unavailable), then what is in the
     way (Conflict, with a word when only a buffer is)."""
@@ -231,7 +282,8 @@ def outcome(after: Appointment, before: Appointment | None, decision: Decision, 
             if bucket.day in days_touched(entry.blocks):
                 entries[after.appointment_id] = entry
         buckets.append((bucket, entries if entries != bucket.entries else None))
-    commit = Commit(after, before, tuple(buckets), dict(snapshot.rule_versions))
+    rules = {c: v for c, v in snapshot.rule_versions.items() if c in decision.footprints}  # what it was decided on
+    commit = Commit(after, before, tuple(buckets), rules)
     if commit.actions > TRANSACTION_ACTIONS:
         raise ValidationError(f"This change touches {commit.actions - 1} calendar days at once, more than one "
                               "transaction holds; move the appointment in smaller steps, or cancel it and book "

@@ -88,3 +88,14 @@ class ServiceUnavailable(AppointmentError):
 
 class StaleRead(Exception):
     """A conditional write lost to a concurrent change; re-read and decide again. Never reaches a client."""
+
+
+class NoneAvailable(AppointmentError):
+    """No member of a pool (anyOf) qualifies; ``calendars`` gives each one's reason: ``conflict``, or the
+    reason its rules refuse (outsideHours, minimumNotice, maximumAdvance, dailyLimit)."""
+
+    status, code = 409, "NoneAvailable"
+
+    def __init__(self, reasons: list[tuple[str, str]]):
+        super().__init__("No calendar of anyOf is free at that time; see GET /slots?anyOf=... for times one is.",
+                         calendars=[{"calendarId": calendar_id, "reason": reason} for calendar_id, reason in reasons])

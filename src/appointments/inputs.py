@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from appointments.appointment import CALENDAR_ID, CANCELLED, SCHEDULED
+from appointments.appointment import CALENDAR_ID, CANCELLED, MAX_PARTICIPANTS, MAX_POOL, MIN_POOL, SCHEDULED
 from appointments.errors import ValidationError
 from appointments.times import Interval, parse_instant
 
@@ -161,6 +161,41 @@ def slot_query(params: Mapping[str, str], calendar_id: str) -> SlotQuery:
                               "separated by commas.", "with")
     return SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), others or (),
                      params.get("userId"))
+
+
+@dataclass(frozen=True)
+class PoolSlotQuery:
+    """``GET /slots?anyOf=...``: the slots of a pool, each with the members free then."""
+
+    window: Interval
+    duration: timedelta
+    step: timedelta
+    any_of: tuple[str, ...]
+    with_calendars: tuple[str, ...] = ()
+    user_id: str | None = None
+
+
+def pool_slot_query(params: Mapping[str, str]) -> PoolSlotQuery:
+    """As a calendar's slots, with ``anyOf`` instead of the calendar: 2-10 members; a pool booking lasts at
+    most 24 hours and has at most 7 other participants, so ``duration`` and ``with`` are bounded so too."""
+    window = window_query(params, ("from", "to", "duration", "step", "with", "userId", "anyOf"))
+    any_of = id_list(params, "anyOf")
+    if any_of is None or not MIN_POOL <= len(any_of) <= MAX_POOL or len(set(any_of)) != len(any_of):
+        raise ValidationError(f"anyOf must list {MIN_POOL}-{MAX_POOL} distinct calendar IDs, separated by commas.",
+                              "anyOf")
+    if params.get("userId") in any_of:
+        raise ValidationError("anyOf lists the calendars to choose from; the user's own is not one of them.", "anyOf")
+    if "duration" not in params:
+        raise ValidationError("duration is required: the length of the appointment, in minutes.", "duration")
+    duration = int_param(params["duration"], "duration", 5, 1440)
+    step = int_param(params.get("step", str(duration)), "step", 5, 1440)
+    others = id_list(params, "with")
+    if others is not None and (len(others) > MAX_PARTICIPANTS - 1 or len(set(others)) != len(others)
+                               or set(others) & set(any_of)):
+        raise ValidationError(f"with must list 1-{MAX_PARTICIPANTS - 1} distinct calendar IDs that are not in anyOf, "
+                              "separated by commas.", "with")
+    return PoolSlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), any_of, others or (),
+                         params.get("userId"))
 
 
 def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", "to")) -> Interval:

@@ -16,6 +16,7 @@ from appointments.times import Interval, format_instant
 
 
 def appointment_json(appointment: Appointment) -> dict:
+    pool = {"anyOf": list(appointment.any_of), "assigned": appointment.assigned} if appointment.any_of else {}
     return {
         "appointmentId": appointment.appointment_id,
         "userId": appointment.user_id,
@@ -29,6 +30,7 @@ def appointment_json(appointment: Appointment) -> dict:
         "createdAt": format_instant(appointment.created_at) if appointment.created_at else None,
         "updatedAt": format_instant(appointment.updated_at) if appointment.updated_at else None,
         "version": appointment.version,
+        **pool,
     }
 
 
