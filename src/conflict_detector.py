@@ -30,6 +30,7 @@ from appointments.inputs import (
     parse_json_object,
     pool_slot_query,
     prefers_calendar,
+    series_from,
     slot_query,
     window_query,
 )
@@ -39,6 +40,7 @@ from appointments.representations import (
     cors_headers,
     interval_json,
 )
+from appointments.series import repeat_json
 from appointments.settings import ApiSettings
 from appointments.telemetry import logger, metrics
 from appointments.times import format_instant
@@ -260,6 +262,36 @@ def slots(calendarId: str) -> Response:
     return json_response(200, {"calendarId": calendarId, **window_json(found.window),
                                "duration": int(found.duration.total_seconds() // 60),
                                "slots": [interval_json(i) for i in offered]})
+
+
+def series_response(status: int, view, headers: dict | None = None) -> Response:
+    return json_response(status, {"seriesId": view.record.series_id, "repeat": repeat_json(view.record.repeat),
+                                  "occurrences": [appointment_json(a) for a in view.occurrences]}, headers)
+
+
+@app.post("/series")
+def book_series() -> Response:
+    body = request_body()
+    booker = caller()
+    body = {**body, "userId": booker.user_for(body.get("userId"))}
+    key = idempotency(app.current_event.headers.get("Idempotency-Key"), body)
+    view, replayed = services().series.book(body, booker, key)
+    headers = {"Location": f"/series/{view.record.series_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    logger.info("series booked", series_id=view.record.series_id, occurrences=len(view.occurrences),
+                replayed=replayed)
+    return series_response(201, view, headers)
+
+
+@app.get("/series/<seriesId>")
+def get_series(seriesId: str) -> Response:
+    return series_response(200, services().series.get(seriesId, caller()))
+
+
+@app.delete("/series/<seriesId>")
+def cancel_series(seriesId: str) -> Response:
+    return series_response(200, services().series.cancel_from(seriesId, series_from(query()), caller()))
 
 
 @app.get("/slots")

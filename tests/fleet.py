@@ -146,5 +146,32 @@ def racy_updates_store_class():
     return RacyUpdatesStore
 
 
+def racy_series_store_class():
+    from dataclasses import replace
+
+    from appointments.store import BookingStore
+
+    class RacySeriesStore(BookingStore):
+        """Deliberately broken: a series' occurrences are committed in separate transactions, one each (with
+        the buckets its entry is in and no earlier one wrote), instead of all in one."""
+
+        def commit(self, commit):
+            if len(commit.appointments) == 1:
+                return super().commit(commit)
+            written = set()
+            for number, (new, previous) in enumerate(commit.appointments):
+                mine = tuple((bucket, entries) for bucket, entries in commit.buckets
+                             if (bucket.calendar_id, bucket.day) not in written
+                             and entries is not None and new.appointment_id in entries)
+                written |= {(bucket.calendar_id, bucket.day) for bucket, _ in mine}
+                super().commit(replace(commit, appointments=((new, previous),), buckets=mine,
+                                       rules=commit.rules if number == 0 else {},
+                                       series=commit.series if number == 0 else None))
+            return None
+
+    return RacySeriesStore
+
+
 STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-updates": racy_updates_store_class,
-          "racy-participants": racy_participants_store_class, "racy-rules": racy_rules_store_class}
+          "racy-participants": racy_participants_store_class, "racy-rules": racy_rules_store_class,
+          "racy-series": racy_series_store_class}

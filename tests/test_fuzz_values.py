@@ -20,7 +20,10 @@ import conflict_detector
 from conftest import NOW, Api, Clock, module_moto_store
 
 ERROR_CODES = {400: {"ValidationError"}, 403: {"Forbidden"}, 404: {"NotFound"},
-               409: {"Conflict", "AppointmentCancelled"}, 422: {"IdempotencyKeyReused"}}
+               409: {"Conflict", "Unavailable", "NoneAvailable", "SeriesUnavailable", "AppointmentCancelled"},
+               422: {"IdempotencyKeyReused"}}
+ERROR_FIELDS = {"error", "message", "requestId", "field", "conflicts", "calendarId", "reason", "calendars",
+                "occurrences"}
 
 NASTY = ["Europe", "America", "Etc", "localtime", "posix/Europe/Berlin", "right/UTC", "Europe/../UTC", "UTC",
          "Europe/Berlin", "\u00b2", "\u0661\u0660", "\uff15", "5", "0", "-1", "1e3", "", " ", "\x00", "%00",
@@ -60,6 +63,11 @@ def create_bodies(draw) -> dict:
                          ("userId", users | json_values)):
         if draw(st.integers(0, 7)) == 0:
             body[name] = draw(values)
+    if draw(st.integers(0, 3)) == 0:  # a pool: members, sometimes junk, sometimes with an assign policy
+        body["anyOf"] = draw(st.lists(st.sampled_from(["stylist-a", "stylist-b", "room-4"]) | calendars,
+                                      max_size=4) | json_values)
+        if draw(st.booleans()):
+            body["assign"] = draw(st.sampled_from(["inOrder", "balanced"]) | strings | json_values)
     if draw(st.integers(0, 3)) == 0:
         body.update(draw(st.dictionaries(strings, json_values, max_size=1)))
     return body
@@ -99,6 +107,14 @@ operations = st.lists(st.one_of(
             "bufferAfter": json_values, "maxPerDay": json_values, "minimumNotice": json_values,
             "maximumAdvance": json_values}))),
     st.tuples(st.just("patch"), patch_bodies()),
+    st.tuples(st.just("series"), create_bodies(), st.fixed_dictionaries(
+        {"unit": st.sampled_from(["day", "week"]) | strings | json_values},
+        optional={"count": st.integers(-1, 60) | json_values, "every": st.integers(0, 13) | json_values,
+                  "until": st.sampled_from(["2027-01-31", "2027-02-30"]) | strings | json_values,
+                  "skip": st.lists(strings, max_size=2) | json_values}) | json_values),
+    st.tuples(st.just("pool slots"), windows, st.dictionaries(
+        st.sampled_from(["anyOf", "duration", "step", "with", "userId"]),
+        strings | st.sampled_from(["stylist-a,stylist-b", "30", "room-4", "stylist-a,,b"]), max_size=5)),
     st.tuples(st.just("get"), strings),
 ), min_size=1, max_size=8)
 
@@ -119,7 +135,7 @@ def checked(response):
     """Every answer: below 500, and an error body in the API.md form."""
     assert response.status < 500, response.body
     if response.status >= 400:
-        assert set(response.body) <= {"error", "message", "requestId", "field", "conflicts"}, response.body
+        assert set(response.body) <= ERROR_FIELDS, response.body
         assert response.body["error"] in ERROR_CODES[response.status], response.body
         assert isinstance(response.body["message"], str)
         assert response.body["message"]
@@ -131,7 +147,9 @@ def still_usable(api: Api, appointment: dict) -> None:
     path = f"/appointments/{appointment['appointmentId']}"
     assert checked(api.get(path)).status == 200
     window = urlencode({"from": appointment["startTime"], "to": appointment["endTime"]})
-    for calendar_id in [appointment["userId"], *appointment["participants"]]:  # every calendar shows it
+    calendars_occupied = [appointment["userId"], *appointment["participants"], *filter(None, [appointment.get(
+        "assigned")])]
+    for calendar_id in calendars_occupied:  # every calendar shows it
         shown = checked(api.get(f"/calendars/{quote(calendar_id, safe='')}/appointments", query=window))
         assert shown.status == 200, shown.body
         assert appointment["appointmentId"] in [a["appointmentId"] for a in shown.body["appointments"]]
@@ -172,6 +190,12 @@ def test_arbitrary_input_never_gets_a_5xx_and_never_harms_an_accepted_appointmen
                 accepted[-1] = response.body
         elif kind == "get":
             checked(api.get(f"/appointments/{quote(args[0], safe='')}"))
+        elif kind == "series":
+            response = checked(api.post("/series", {**args[0], "repeat": args[1]}))
+            if response.status == 201:
+                accepted.extend(response.body["occurrences"])
+        elif kind == "pool slots":
+            checked(api.get("/slots", query=urlencode({**args[0], **args[1]})))
     event(f"accepted bookings: {min(len(accepted), 2)}{'+' if len(accepted) > 2 else ''}")
     event(f"accepted with participants: {any(a['participants'] for a in accepted)}")
     for appointment in accepted:

@@ -287,3 +287,43 @@ def test_the_pool_race_catches_a_store_that_does_not_condition_the_members_bucke
         results = racy.round(customers_booking_a_pool("victim", members, WORKERS))
     winners = [body["assigned"] for status, body in results if status == 201]
     assert len(winners) > len(set(winners)), f"the racy store was not caught double-booking a member: {winners}"
+
+
+# -- recurring series ----------------------------------------------------------------------------------------
+
+def series_pairs(prefix: str, pairs: int) -> list[Invocation]:
+    """``pairs`` pairs of weekly series of four, by two users, on one provider per pair: the first series
+    starts on 2031-06-02, the second on 2031-06-23, so they share only the first's 4th occurrence."""
+    invocations = []
+    for pair in range(pairs):
+        provider = f"{prefix}-provider-{pair}"
+        for side, day in (("a", "02"), ("b", "23")):
+            invocations.append(Invocation("POST", "/series", {
+                "userId": f"{prefix}-{side}-{pair}", "participants": [provider],
+                "startTime": f"2031-06-{day}T09:00:00Z", "endTime": f"2031-06-{day}T10:00:00Z",
+                "repeat": {"unit": "week", "count": 4}}))
+    return invocations
+
+
+def occurrences_of(user: str) -> int:
+    items = boto3.client("dynamodb").scan(TableName=table_name("AppointmentsTable"))["Items"]
+    return sum(1 for i in items if i["userId"]["S"] == user and i["status"]["S"] == "scheduled")
+
+
+def test_racing_series_that_share_one_occurrence_book_exactly_one_whole_series_per_pair(fleet):
+    for round_ in range(2):
+        prefix = f"series{round_}"
+        results = fleet.round(series_pairs(prefix, WORKERS // 2))  # in the order they finished
+        assert sorted(status for status, _ in results) == [201] * (WORKERS // 2) + [409] * (WORKERS // 2)
+        assert {body["error"] for status, body in results if status == 409} <= {"SeriesUnavailable", "Conflict"}
+        for pair in range(WORKERS // 2):
+            booked = (occurrences_of(f"{prefix}-a-{pair}"), occurrences_of(f"{prefix}-b-{pair}"))
+            assert sorted(booked) == [0, 4], f"pair {pair}: not exactly one whole series ({booked})"
+
+
+def test_the_series_race_catches_a_store_that_commits_occurrences_one_by_one(race_env):
+    with Fleet(WORKERS, store="racy-series") as racy:
+        racy.round(series_pairs("racyseries", WORKERS // 2))
+    partial = [pair for pair in range(WORKERS // 2)
+               if {occurrences_of(f"racyseries-a-{pair}"), occurrences_of(f"racyseries-b-{pair}")} != {4, 0}]
+    assert partial, "the racy store was not caught leaving a partial series"

@@ -144,7 +144,7 @@ def test_a_commit_is_refused_when_the_rules_changed_after_they_were_read(api, bo
     from dataclasses import replace
 
     with pytest.raises(StaleRead):
-        writer.commit(Commit(replace(proposed, appointment_id="other"), None,
+        writer.commit(Commit(((replace(proposed, appointment_id="other"), None),),
                              tuple((bucket, None) for bucket in snapshot.buckets.values()), snapshot.rule_versions))
 
 

@@ -45,8 +45,8 @@ def test_every_bucket_a_decision_read_is_written_or_condition_checked_in_its_tra
     read = Plan((), {"alice": frozenset({"2026-12-01"}), "bob": frozenset({"2026-12-02"})})
 
     def commit(snapshot) -> Commit:  # alice's day gets the entry; bob's stays as it is, and is checked
-        return Commit(proposed, None, ((snapshot.buckets[("alice", "2026-12-01")], {"a1": proposed.entry}),
-                                       (snapshot.buckets[("bob", "2026-12-02")], None)), {})
+        return Commit(((proposed, None),), ((snapshot.buckets[("alice", "2026-12-01")], {"a1": proposed.entry}),
+                                            (snapshot.buckets[("bob", "2026-12-02")], None)), {})
 
     snapshot = writer.read(read)
     bookings.cancel(other.appointment_id, Caller())  # a concurrent change to a bucket the decision read

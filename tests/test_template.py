@@ -112,7 +112,8 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
                       ("PATCH", "/appointments/{appointmentId}"), ("DELETE", "/appointments/{appointmentId}"),
                       ("GET", "/users/{userId}/busy"), ("GET", "/calendars/{calendarId}/busy"),
                       ("GET", "/calendars/{calendarId}/appointments"), ("GET", "/calendars/{calendarId}/slots"),
-                      ("GET", "/slots"),
+                      ("GET", "/slots"), ("POST", "/series"), ("GET", "/series/{seriesId}"),
+                      ("DELETE", "/series/{seriesId}"),
                       *((method, "/calendars/{calendarId}/availability") for method in ("PUT", "GET", "DELETE"))}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"
                and r["Properties"]["HttpMethod"] != "OPTIONS"]

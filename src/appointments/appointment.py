@@ -55,6 +55,8 @@ class Appointment:
     any_of: tuple[str, ...] = ()  # a pool: exactly one of these is assigned
     assigned: str | None = None
     assign: str = BALANCED
+    series_id: str | None = None  # an occurrence of a recurring series: which, and its 1-based number
+    occurrence: int | None = None
 
     @property
     def is_scheduled(self) -> bool:

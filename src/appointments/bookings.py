@@ -56,7 +56,7 @@ class Bookings:
     def book(self, body: Mapping, caller: Caller, idempotency: Idempotency | None = None) -> tuple[Appointment, bool]:
         """Book, or replay an earlier booking made with the same Idempotency-Key. Returns (appointment, replayed).
         ``body`` is the request with its userId resolved for the caller."""
-        appointment_id = idempotency.appointment_id if idempotency else str(uuid.uuid4())
+        appointment_id = idempotency.resource_id if idempotency else str(uuid.uuid4())
         proposed = replace(new_appointment(body, appointment_id=appointment_id, now=self.clock()),
                            request_hash=idempotency.fingerprint if idempotency else None)
         if idempotency is None:  # with a key, a replay is looked up before the clock is consulted

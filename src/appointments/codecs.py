@@ -9,6 +9,7 @@ renames a stored attribute. The stream consumers and the event publisher read ap
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -16,6 +17,7 @@ from appointments.appointment import BALANCED, Appointment
 from appointments.availability import WEEKDAYS, Availability, Window
 from appointments.decision import Bucket
 from appointments.occupancy import Entry
+from appointments.series import Repeat, SeriesRecord, repeat_json
 from appointments.times import Interval, format_instant, parse_stored_instant
 
 _serializer = TypeSerializer()
@@ -43,6 +45,8 @@ def appointment_item(appointment: Appointment) -> dict:
             "updatedAt": updated, "version": appointment.version}
     if appointment.any_of:  # a pool booking: its members, the one assigned, and how it was chosen
         item |= {"anyOf": list(appointment.any_of), "assigned": appointment.assigned, "assign": appointment.assign}
+    if appointment.series_id:
+        item |= {"seriesId": appointment.series_id, "occurrence": appointment.occurrence}
     return item
 
 
@@ -65,6 +69,8 @@ def appointment_from_item(item: dict) -> Appointment:
         any_of=tuple(values.get("anyOf", [])),
         assigned=values.get("assigned"),
         assign=values.get("assign", BALANCED),
+        series_id=values.get("seriesId"),
+        occurrence=int(values["occurrence"]) if "occurrence" in values else None,
     )
 
 
@@ -152,3 +158,30 @@ def rules_from_item(item: dict) -> Availability | None:
         max_per_day=stored.get("maxPerDay"),
         version=int(values["version"]),
     )
+
+
+# -- recurring series (CalendarTable: partition ``series#<seriesId>``, which no calendar ID can be) -------------
+
+SERIES = "series"
+
+
+def series_key(series_id: str) -> dict:
+    return to_item({"userId": f"{SERIES}#{series_id}", "day": SERIES})
+
+
+def series_item(record: SeriesRecord) -> dict:
+    item = {"userId": f"{SERIES}#{record.series_id}", "day": SERIES, "owner": record.user_id,
+            "repeat": json.dumps(repeat_json(record.repeat), separators=(",", ":")),
+            "occurrences": list(record.occurrence_ids), "createdAt": format_instant(record.created_at)}
+    return item | ({"requestHash": record.request_hash} if record.request_hash else {})
+
+
+def series_from_item(item: dict) -> SeriesRecord:
+    values = from_item(item)
+    stored = json.loads(values["repeat"])  # read as stored, not back through the API's limits
+    repeat = Repeat(int(stored["every"]), stored["unit"], stored.get("count"),
+                    date.fromisoformat(stored["until"]) if "until" in stored else None,
+                    frozenset(date.fromisoformat(d) for d in stored.get("skip", [])))
+    return SeriesRecord(values["userId"].removeprefix(f"{SERIES}#"), values["owner"], repeat,
+                        tuple(values["occurrences"]), parse_stored_instant(values["createdAt"]),
+                        values.get("requestHash"))

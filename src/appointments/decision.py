@@ -29,7 +29,8 @@ from appointments.availability import MAX_BUFFER, Availability, refusal
 from appointments.errors import Conflict, NoneAvailable, Unavailable, ValidationError
 from appointments.occupancy import CalendarConflict, Entry, Occupancy
 from appointments.representations import conflict_json
-from appointments.times import Interval
+from appointments.series import SeriesRecord
+from appointments.times import Interval, format_instant
 
 # A decision may rest on the footprint (buffers reach at most 4 hours out) and on the local date of the
 # start (a zone puts it at most a day either side of the UTC date): a day either side covers both.
@@ -69,6 +70,7 @@ class Snapshot:
     rules: dict[str, Availability | None] = field(default_factory=dict)
     rule_versions: dict[str, int] = field(default_factory=dict)
     appointment: Appointment | None = None
+    series: SeriesRecord | None = None  # the series asked for with them (an idempotent replay)
 
     def occupancy(self) -> dict[str, Occupancy]:
         entries: dict[str, list[Entry]] = {}
@@ -250,42 +252,88 @@ def _buffer_note(appointment: Appointment, decision: Decision, rules: Mapping[st
     return f" The listed times do not overlap yours: {'; '.join(notes)}." if notes else ""
 
 
+def settle_series(occurrences: Iterable, snapshot: Snapshot, now: datetime) -> tuple[list[Change], list[dict]]:
+    """Decide every occurrence of a series (``series.Occurrence``) as a booking would be, on what was read
+    and against the occurrences before it that were accepted. Returns each occurrence's change (as if
+    accepted, so its cost is known) and the refused ones, shown as API.md's SeriesUnavailable lists them."""
+    occupancy = snapshot.occupancy()
+    changes, refusals = [], []
+    for occurrence in occurrences:
+        appointment = occurrence.appointment
+        if appointment is None:  # the wall time does not exist on that date
+            refusals.append({"occurrence": occurrence.number, "startTime": occurrence.local_start.isoformat(),
+                             "error": "Unavailable", "reason": "nonexistentTime"})
+            continue
+        decided = decide(appointment, appointment.calendars, occupancy, snapshot.rules, now)
+        changes.append((appointment, None, decided))
+        shown = {"occurrence": occurrence.number, "startTime": format_instant(appointment.interval.start),
+                 "endTime": format_instant(appointment.interval.end)}
+        if decided.unavailable:
+            calendar_id, reason = decided.unavailable
+            refusals.append({**shown, "error": "Unavailable", "calendarId": calendar_id, "reason": reason})
+        elif decided.conflicts:
+            refusals.append({**shown, "error": "Conflict",
+                             "conflicts": [conflict_json(c, appointment.user_id) for c in decided.conflicts]})
+        else:  # the next occurrences are decided with this one in place
+            for calendar_id, footprint in decided.footprints.items():
+                entry = replace(appointment.entry, footprint=footprint)
+                occupancy[calendar_id] = Occupancy([*occupancy.get(calendar_id, NOTHING).entries, entry])
+    return changes, refusals
+
+
 # -- 3. what each bucket holds afterwards ---------------------------------------------------------------------
+
+Change = tuple[Appointment, Appointment | None, Decision]  # after, before, and what it was decided on
+
 
 @dataclass(frozen=True)
 class Commit:
-    """One transaction: the appointment (conditioned on the version of ``previous``; absent for a booking),
-    each bucket at the version read with the entries it holds afterwards (None: unchanged, only checked),
-    and each rules item read at its version."""
+    """One transaction: each appointment (conditioned on the version of the one before it; absent for a
+    booking), each bucket at the version read with the entries it holds afterwards (None: unchanged,
+    only checked), each rules item read at its version, and a new series' record."""
 
-    appointment: Appointment
-    previous: Appointment | None
+    appointments: tuple[tuple[Appointment, Appointment | None], ...]
     buckets: tuple[tuple[Bucket, dict[str, Entry] | None], ...]
     rules: Mapping[str, int]
+    series: SeriesRecord | None = None  # a new series' record
+
+    @property
+    def appointment(self) -> Appointment:
+        return self.appointments[0][0]
 
     @property
     def actions(self) -> int:
-        return 1 + len(self.buckets) + len(self.rules)
+        return len(self.appointments) + len(self.buckets) + len(self.rules) + (self.series is not None)
 
 
 def outcome(after: Appointment, before: Appointment | None, decision: Decision, snapshot: Snapshot) -> Commit:
-    """The commit of a decided change: every bucket read that the decision rests on or that holds the
-    appointment's entry. In each calendar it occupies afterwards, the appointment's entry is in the
-    buckets of the days its footprint there touches, and in no other."""
-    holding = {key for key, bucket in snapshot.buckets.items() if after.appointment_id in bucket.entries}
-    buckets = []
-    for key in sorted((decision.rests_on | holding) & snapshot.buckets.keys()):
-        bucket = snapshot.buckets[key]
-        entries = {k: v for k, v in bucket.entries.items() if k != after.appointment_id}
-        if after.is_scheduled and bucket.calendar_id in after.calendars:
-            entry = replace(after.entry, footprint=decision.footprints.get(bucket.calendar_id))
-            if bucket.day in days_touched(entry.blocks):
-                entries[after.appointment_id] = entry
-        buckets.append((bucket, entries if entries != bucket.entries else None))
-    rules = {c: v for c, v in snapshot.rule_versions.items() if c in decision.footprints}  # what it was decided on
-    commit = Commit(after, before, tuple(buckets), rules)
+    """The commit of one decided change (``commit_of``), within one transaction's actions."""
+    commit = commit_of([(after, before, decision)], snapshot)
     if commit.actions > TRANSACTION_ACTIONS:
         raise ValidationError(f"This change touches {commit.actions - 1} calendar days at once, more than one "
                               "transaction holds; move the appointment in smaller steps, or cancel it and book "
                               "again.")
     return commit
+
+
+def commit_of(changes: Iterable[Change], snapshot: Snapshot, series: SeriesRecord | None = None) -> Commit:
+    """The commit of decided changes: every bucket read that a decision rests on or that holds a changed
+    appointment's entry. In each calendar an appointment occupies afterwards, its entry is in the
+    buckets of the days its footprint there touches, and in no other."""
+    changes = list(changes)
+    changed = {after.appointment_id for after, _, _ in changes}
+    rests_on = set().union(*(decision.rests_on for _, _, decision in changes))
+    holding = {key for key, bucket in snapshot.buckets.items() if changed & bucket.entries.keys()}
+    buckets = []
+    for key in sorted((rests_on | holding) & snapshot.buckets.keys()):
+        bucket = snapshot.buckets[key]
+        entries = {k: v for k, v in bucket.entries.items() if k not in changed}
+        for after, _, decision in changes:
+            if after.is_scheduled and bucket.calendar_id in after.calendars:
+                entry = replace(after.entry, footprint=decision.footprints.get(bucket.calendar_id))
+                if bucket.day in days_touched(entry.blocks):
+                    entries[after.appointment_id] = entry
+        buckets.append((bucket, entries if entries != bucket.entries else None))
+    decided = set().union(*(decision.footprints for _, _, decision in changes))
+    rules = {c: v for c, v in snapshot.rule_versions.items() if c in decided}  # what they were decided on
+    return Commit(tuple((after, before) for after, before, _ in changes), tuple(buckets), rules, series)

@@ -99,3 +99,14 @@ class NoneAvailable(AppointmentError):
     def __init__(self, reasons: list[tuple[str, str]]):
         super().__init__("No calendar of anyOf is free at that time; see GET /slots?anyOf=... for times one is.",
                          calendars=[{"calendarId": calendar_id, "reason": reason} for calendar_id, reason in reasons])
+
+
+class SeriesUnavailable(AppointmentError):
+    """Some occurrences of a series are refused, so none is booked; ``occurrences`` lists each refused one."""
+
+    status, code = 409, "SeriesUnavailable"
+
+    def __init__(self, occurrences: list[dict]):
+        numbers = ", ".join(str(o["occurrence"]) for o in occurrences)
+        super().__init__(f"Occurrences {numbers} cannot be booked, so nothing was; skip their dates (repeat.skip) "
+                         "or pick another time, and try again.", occurrences=occurrences)

@@ -55,15 +55,15 @@ def idempotent_appointment_id(user_id: str, key: str) -> str:
 
 @dataclass(frozen=True)
 class Idempotency:
-    """What an Idempotency-Key means for one booking: the appointment it stands for, and the fingerprint of
-    the request that a retry must repeat."""
+    """What an Idempotency-Key means for one request: the ID of what it creates (an appointment, or a
+    series), the same for every retry, and the fingerprint of the request that a retry must repeat."""
 
-    appointment_id: str
+    resource_id: str
     fingerprint: str
 
 
 def idempotency(key: str | None, body: Mapping) -> Idempotency | None:
-    """The booking's Idempotency-Key, read once; ``body`` is the request with its userId resolved."""
+    """The request's Idempotency-Key, read once; ``body`` is the request with its userId resolved."""
     if key is None:
         return None
     return Idempotency(idempotent_appointment_id(body["userId"], key), request_fingerprint(body))
@@ -196,6 +196,12 @@ def pool_slot_query(params: Mapping[str, str]) -> PoolSlotQuery:
                               "separated by commas.", "with")
     return PoolSlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), any_of, others or (),
                          params.get("userId"))
+
+
+def series_from(params: Mapping[str, str]) -> int:
+    """``DELETE /series/{seriesId}?from=N``: the first occurrence to cancel, 1 by default (all of them)."""
+    only(params, ("from",))
+    return int_param(params.get("from", "1"), "from", 1, 52)
 
 
 def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", "to")) -> Interval:

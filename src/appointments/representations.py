@@ -17,6 +17,7 @@ from appointments.times import Interval, format_instant
 
 def appointment_json(appointment: Appointment) -> dict:
     pool = {"anyOf": list(appointment.any_of), "assigned": appointment.assigned} if appointment.any_of else {}
+    series = {"seriesId": appointment.series_id, "occurrence": appointment.occurrence} if appointment.series_id else {}
     return {
         "appointmentId": appointment.appointment_id,
         "userId": appointment.user_id,
@@ -31,6 +32,7 @@ def appointment_json(appointment: Appointment) -> dict:
         "updatedAt": format_instant(appointment.updated_at) if appointment.updated_at else None,
         "version": appointment.version,
         **pool,
+        **series,
     }
 
 

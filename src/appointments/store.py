@@ -18,11 +18,14 @@ from datetime import date, datetime, timedelta
 
 from appointments.appointment import Appointment
 from appointments.codecs import (
+    SERIES,
     appointment_from_item,
     appointment_item,
     bucket_entries,
     bucket_from_item,
     rules_from_item,
+    series_from_item,
+    series_item,
     to_item,
 )
 from appointments.decision import Bucket, Commit, Plan, Snapshot
@@ -80,13 +83,15 @@ class BookingStore:
         self.tables = tables
         self.dynamodb = tables.dynamodb
 
-    def read(self, plan: Plan, appointment_id: str | None = None) -> Snapshot:
-        """One consistent BatchGetItem: the buckets and rules ``plan`` names, and optionally an appointment.
-        Buckets that do not exist yet come back empty, at version 0."""
+    def read(self, plan: Plan, appointment_id: str | None = None, series_id: str | None = None) -> Snapshot:
+        """One consistent BatchGetItem (more past 100 keys): the buckets and rules ``plan`` names, and
+        optionally an appointment or a series. Buckets that do not exist yet come back empty, at version 0."""
         keys = sorted({(calendar_id, day) for calendar_id, days in plan.days.items() for day in days})
         rules_of = sorted(set(plan.rules_of))
         snapshot = Snapshot({key: Bucket(*key) for key in keys}, dict.fromkeys(rules_of), dict.fromkeys(rules_of, 0))
         wanted = [*keys, *((calendar_id, RULES) for calendar_id in rules_of)]
+        if series_id:
+            wanted.append((f"{SERIES}#{series_id}", SERIES))
         requests = [{self.tables.table: {"Keys": [to_item({"appointmentId": appointment_id})],
                                          "ConsistentRead": True}} if appointment_id else {}]
         for start in range(0, len(wanted), BATCH_GET_KEYS - 1):  # more than one call only past 99 keys
@@ -98,6 +103,8 @@ class BookingStore:
             for table, item in self.tables.batch_get(request):
                 if table == self.tables.table:
                     snapshot.appointment = appointment_from_item(item)
+                elif item["day"]["S"] == SERIES:
+                    snapshot.series = series_from_item(item)
                 elif item["day"]["S"] == RULES:
                     snapshot.rules[item["userId"]["S"]] = rules_from_item(item)
                     snapshot.rule_versions[item["userId"]["S"]] = int(item["version"]["N"])
@@ -108,7 +115,10 @@ class BookingStore:
 
     def commit(self, commit: Commit) -> None:
         """Write what the decision said in one transaction, or raise StaleRead if anything read has changed."""
-        items = [self._appointment_write(commit.appointment, commit.previous)]
+        items = [self._appointment_write(new, previous) for new, previous in commit.appointments]
+        if commit.series is not None:
+            items.append({"Put": {"TableName": self.tables.calendar, "Item": to_item(series_item(commit.series)),
+                                  "ConditionExpression": "attribute_not_exists(userId)"}})
         items += [self._bucket_write(bucket, entries) if entries is not None else self._bucket_check(bucket)
                   for bucket, entries in commit.buckets]
         items += [self._bucket_check(Bucket(calendar_id, RULES, version))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from appointments.calendars import Calendars
     from appointments.events import EventPublishing
     from appointments.reminders import Reminders, ReminderScheduling
+    from appointments.series_bookings import SeriesBookings
     from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings
     from appointments.store import Tables
 
@@ -68,6 +69,7 @@ class Services:
 
     bookings: Bookings
     calendars: Calendars
+    series: SeriesBookings
 
     @property
     def tables(self) -> Tables:
@@ -80,11 +82,14 @@ def build_services(dynamodb, settings: ApiSettings, *, clock: Clock = utc_now,
     from appointments.calendars import Calendars
     from appointments.cursors import PageCursors
     from appointments.retries import Backoff
+    from appointments.series_bookings import SeriesBookings
     from appointments.store import BookingStore, Tables
 
     tables = Tables(dynamodb, settings.table_name, settings.calendar_table_name, Backoff(sleep))
-    return Services(Bookings((store_class or BookingStore)(tables), clock=clock, sleep=sleep),
-                    Calendars(tables, PageCursors(settings.stack_id), clock=clock, sleep=sleep))
+    store = (store_class or BookingStore)(tables)
+    return Services(Bookings(store, clock=clock, sleep=sleep),
+                    Calendars(tables, PageCursors(settings.stack_id), clock=clock, sleep=sleep),
+                    SeriesBookings(store, clock=clock, sleep=sleep))
 
 
 def build_delivery(dynamodb, sns, *, table_name: str, topic_arn: str, clock: Clock = utc_now) -> Reminders:
