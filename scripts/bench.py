@@ -207,8 +207,8 @@ class Harness:
         self.clock = clock
         wired = wire(self.settings, dynamodb=recorder.client("dynamodb"), scheduler=recorder.client("scheduler"),
                      sns=recorder.client("sns"), events=recorder.client("events"), clock=clock)
-        self.bookings, self.store = wired.bookings, wired.bookings.store
-        stream_arn = boto3.client("dynamodb").describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
+        self.services, self.tables = wired.services, wired.services.tables
+        stream_arn = boto3.client("dynamodb").describe_table(TableName=self.tables.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)  # the mapping's calls are not ours
 
     def http(self, method: str, path: str, body: dict | None = None, query: str = "",
@@ -223,20 +223,21 @@ class Harness:
         """CPU seconds the API handler itself spends on one request: replayed against the DynamoDB answers
         recorded for it, so that moto's own work (in this process) is not counted."""
         import conflict_detector
-        from appointments.wiring import build_bookings
+        from appointments.wiring import build_services
 
-        real = self.bookings
+        real = self.services
         total = 0.0
         try:
             for _ in range(repeat):
-                replay = Replayed(exchanges, real.store.dynamodb.exceptions)
-                conflict_detector.use(build_bookings(replay, self.settings.api, clock=self.clock))
+                replay = Replayed(exchanges, real.tables.dynamodb.exceptions)
+                conflict_detector.use(build_services(replay, self.settings.api, clock=self.clock),
+                                      self.settings.api.origins)
                 started = time.process_time()
                 status, answer = self.http(method, path, body, query=query)
                 total += time.process_time() - started
                 assert status < 300, answer  # the replay must reproduce the real request
         finally:
-            conflict_detector.use(real)
+            conflict_detector.use(real, self.settings.api.origins)
         return total / repeat
 
     def drain_stream(self) -> list[dict]:
@@ -292,9 +293,11 @@ def measure_calls(harness: Harness, recorder: AwsRecorder) -> dict[str, dict[str
 
 def measure_capacity(harness: Harness, recorder: AwsRecorder, clock) -> list[dict]:
     """One booking's units when the user has 10 or 10,000 appointments, in the past year or the coming one."""
-    from appointments.domain import Interval, new_appointment
+    from appointments.appointment import new_appointment
+    from appointments.times import Interval
+    from seeding import bulk_load
 
-    tables = {harness.store.table}  # the appointments table carries the GSI (projection ALL)
+    tables = {harness.tables.table}  # the appointments table carries the GSI (projection ALL)
     rows = []
     for where in ("past year", "coming year"):
         for count in (10, 10_000):
@@ -308,7 +311,7 @@ def measure_capacity(harness: Harness, recorder: AwsRecorder, clock) -> list[dic
                                                "endTime": (start + timedelta(minutes=30)).strftime(ISO)},
                                               appointment_id=f"{user}-{i:05d}", now=start - timedelta(days=1))
                 appointments.append(appointment)
-            harness.store.bulk_load(appointments)
+            bulk_load(harness.tables, appointments)
             # A 15-minute booking on a free slot of a day inside the range (the seeded ones leave 22-minute gaps).
             day_start = NOW + timedelta(days=183 if where == "coming year" else 1, hours=12)
             same_day = [a.interval for a in appointments if a.interval.start.date() == day_start.date()]
@@ -328,9 +331,10 @@ def measure_capacity(harness: Harness, recorder: AwsRecorder, clock) -> list[dic
 
 def measure_calendars(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dict]]:
     """A booking with 0, 2 and 8 participants; the agenda of a provider with 10 or 10,000 appointments of history."""
-    from appointments.domain import new_appointment
+    from appointments.appointment import new_appointment
+    from seeding import bulk_load
 
-    tables = {harness.store.table}
+    tables = {harness.tables.table}
     bookings = []
     for count in (0, 2, 8):
         body = {"userId": f"party-{count}", "participants": [f"room-{count}-{i}" for i in range(count)],
@@ -346,10 +350,11 @@ def measure_calendars(harness: Harness, recorder: AwsRecorder) -> dict[str, list
         step = timedelta(days=365) / history
         past = [NOW - timedelta(days=365) + step * i for i in range(history)]
         week = [NOW + timedelta(days=2 + i, hours=9) for i in range(5)]  # the same five in either case
-        harness.store.bulk_load(new_appointment(
+        bulk_load(harness.tables, (new_appointment(
             {"userId": f"patient-{provider}-{i}", "participants": [provider], "startTime": start.strftime(ISO),
              "endTime": (start + timedelta(minutes=30)).strftime(ISO)},
-            appointment_id=f"{provider}-{i:05d}", now=start - timedelta(days=1)) for i, start in enumerate(past + week))
+            appointment_id=f"{provider}-{i:05d}", now=start - timedelta(days=1))
+            for i, start in enumerate(past + week)))
         window = f"from={NOW.strftime(ISO)}&to={(NOW + timedelta(days=7)).strftime(ISO)}"
         with recorder.measuring() as measured:
             status, result = harness.http("GET", f"/calendars/{provider}/appointments", query=window)
@@ -365,11 +370,12 @@ def measure_rules(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dic
     """A booking with a participant that has availability, and slot searches for 1 and 3 calendars over
     7 and 31 days, with the handler's CPU time per request measured in the same run."""
     from appointments.availability import parse_availability
+    from appointments.rules_store import RulesStore
 
-    tables = {harness.store.table}
+    tables = {harness.tables.table}
     weekdays = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     for calendar in ("dr-rules", "room-rules", "nurse-rules"):
-        harness.store.put_rules(calendar, parse_availability({
+        RulesStore(harness.tables).put(calendar, parse_availability({
             "timeZone": "Europe/Berlin", "bufferAfter": 10, "maxPerDay": 20,
             "weekly": {d: [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}] for d in weekdays}}))
     day = (NOW + timedelta(days=3)).strftime("%Y-%m-%d")
@@ -665,10 +671,10 @@ def timed_bookings(port: int, bodies: list[dict]) -> tuple[list[float], Counter]
 
 def measure_with_data(levels: list[int] = FILL_LEVELS, sample: int = FILL_SAMPLE) -> list[dict]:
     """For each layout, a fresh `make run`: bring the tables to each level (bookings loaded in bulk, as
-    ``AppointmentStore.bulk_load`` writes them), then time ``sample`` bookings through the HTTP API."""
-    from appointments.domain import new_appointment
-
-    from appointments.store import AppointmentStore
+    ``seeding.bulk_load`` writes them), then time ``sample`` bookings through the HTTP API."""
+    from appointments.appointment import new_appointment
+    from appointments.store import Tables
+    from seeding import bulk_load
 
     rows = []
     day0 = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -677,14 +683,13 @@ def measure_with_data(levels: list[int] = FILL_LEVELS, sample: int = FILL_SAMPLE
             for _ in range(2 * FILL_CLIENTS):  # every function instance builds its clients before timing starts
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/appointments?userId=warm", timeout=60):
                     pass
-            store = AppointmentStore(moto_client("dynamodb", moto_port), "AppointmentsTable-local",
-                                     "CalendarTable-local")
+            tables = Tables(moto_client("dynamodb", moto_port), "AppointmentsTable-local", "CalendarTable-local")
             count = 0
             for level in levels:
                 # Groups of their own, so that a provider's bucket is written whole by one bulk load.
-                store.bulk_load(new_appointment(fill_booking(layout, f"bulk{level}", i, day0),
-                                                appointment_id=f"bulk-{level}-{i}", now=datetime.now(UTC))
-                                for i in range(max(0, level - count)))
+                bulk_load(tables, (new_appointment(fill_booking(layout, f"bulk{level}", i, day0),
+                                                   appointment_id=f"bulk-{level}-{i}", now=datetime.now(UTC))
+                                          for i in range(max(0, level - count))))
                 count = max(count, level)
                 # Taking turns among 2 providers per client, so that clients rarely race for one bucket.
                 latencies, failed = timed_bookings(port, [fill_booking(layout, f"timed{level}", i, day0,
@@ -892,7 +897,7 @@ METHOD = """## Method
   and 5,000 bookings, each a 30-minute appointment of its own customer with one provider, 48 to a
   provider's day. "One day" puts every booking on the same date; "a year" spreads each provider's
   48 over 48 dates of the coming year. The bookings up to each level are written in bulk
-  (`AppointmentStore.bulk_load`, the items and buckets bookings write, through the same stream);
+  (`seeding.bulk_load`, the items and buckets bookings write, through the same stream);
   then `BENCH_FILL_SAMPLE` bookings are timed through the HTTP API from 4 client threads, taking
   turns among 8 providers, and moto's resident memory (`VmRSS` in `/proc/<pid>/status`; `VmHWM` is
   its peak) is read after them. The ratios compare each level with the first, in the same run.
