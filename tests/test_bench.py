@@ -1,6 +1,6 @@
 """The benchmark's capacity arithmetic, checked on items whose sizes are known by hand."""
 
-from bench import capacity_units, item_size
+from bench.capacity import capacity_units, item_size
 
 
 def test_item_size_follows_dynamodb_rules():
@@ -21,3 +21,13 @@ def test_transactional_writes_cost_two_units_per_kb_plus_the_index():
     exchange = ("TransactWriteItems", {"TransactItems": [{"Put": {"TableName": "A", "Item": item}},
                                                          {"Put": {"TableName": "B", "Item": item}}]}, {})
     assert capacity_units([exchange], {"A"}) == (0, 2 * 2 + 2 + 2 * 2)
+
+
+def test_the_report_puts_the_results_between_its_prose():
+    from bench.report import document
+
+    text = document("| measure | value | detail |", stamp="2027-01-01 00:00 UTC", seconds=12.3)
+    assert text.startswith("# Benchmarks\n\nRun of 2027-01-01 00:00 UTC on ")
+    assert ", in 12 s. Regenerate with `make bench`." in text
+    assert text.index("| measure | value | detail |") < text.index("## Method") < text.index("## Reading the results")
+    assert "$" not in text
