@@ -24,26 +24,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.config import FILL_CLIENTS, FILL_LEVELS, FILL_SAMPLE, ISO, NOW, SCHEDULES
+from local_env import fake_aws_environment, free_port
 
 SCRIPTS = Path(__file__).resolve().parent.parent
 PER_DAY = 48  # half-hour appointments that fill a provider's day
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def running_stack(workers: int = FILL_CLIENTS):
     """`make run` as a subprocess on free ports; yields (API port, moto port, moto server pid) once it is ready."""
     port, moto_port = free_port(), free_port()
+    # run_local points itself at its own moto server (local_env), whatever this process's AWS variables say.
     env = {**os.environ, "PORT": str(port), "MOTO_PORT": str(moto_port), "WORKERS": str(workers)}
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ACCOUNT_ID_ENDPOINT_MODE"):
-        env.pop(variable, None)
     stack = subprocess.Popen([sys.executable, str(SCRIPTS / "run_local.py")], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
@@ -64,10 +56,13 @@ def running_stack(workers: int = FILL_CLIENTS):
 
 
 def moto_client(name: str, moto_port: int):
+    """A client of the moto server on ``moto_port``, whatever this process's AWS variables say."""
     import boto3
 
-    return boto3.client(name, endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
-                        aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106 (moto)
+    fake = fake_aws_environment(f"http://127.0.0.1:{moto_port}")
+    return boto3.client(name, endpoint_url=fake["AWS_ENDPOINT_URL"], region_name=fake["AWS_DEFAULT_REGION"],
+                        aws_access_key_id=fake["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=fake["AWS_SECRET_ACCESS_KEY"])
 
 
 def post_booking(port: int, body: dict, timeout: float) -> tuple[int, float]:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from bench.config import ENV
 from bench.recording import AwsRecorder, Replayed
+from local_env import use_fake_aws
 
 # As the template sets them for every function; Powertools reads them when the handlers are imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "appointments-bench")
@@ -26,10 +27,7 @@ def in_process_stack():
 
     patch_moto()  # the stream keeps its records for our pump, as in make run
 
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
-    for variable in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(variable, None)
+    use_fake_aws()
     with mock_aws():
         from local_aws import deploy_into_moto
 
