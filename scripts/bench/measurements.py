@@ -138,7 +138,8 @@ def measure_calendars(harness: Harness, recorder: AwsRecorder) -> dict[str, list
         reads, _ = capacity_units(measured["exchanges"], tables)
         agendas.append({"history": history, "calls": measured["calls"], "reads": reads,
                         "listed": len(result["appointments"])})
-    return {"bookings": bookings, "agendas": agendas, **measure_rules(harness, recorder)}
+    return {"bookings": bookings, "agendas": agendas, **measure_rules(harness, recorder),
+            "busy_searches": measure_busy_searches(harness, recorder)}
 
 
 def measure_rules(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dict]]:
@@ -177,6 +178,59 @@ def measure_rules(harness: Harness, recorder: AwsRecorder) -> dict[str, list[dic
                          "cpu": harness.handler_cpu(measured["exchanges"], "GET", "/calendars/dr-rules/slots",
                                                     query=search)})
     return {"ruled_booking": [booking], "searches": searches}
+
+
+SEARCHED = 9  # the calendar searched and the 8 that ``with`` names
+PER_DAY = 40  # appointments a day on a busy calendar
+SEARCH = {"days": 31, "step": 5, "duration": 30}
+
+
+def busy_day(calendars: list[str], day: int) -> list[dict]:
+    """A busy calendar's day: 40 appointments of 20 minutes, one every 30 minutes from 00:00 to 19:30
+    UTC, each occupying ``calendars`` (the first as its userId, the others as participants). The
+    10-minute gaps take no 30-minute slot; the evening does."""
+    starts = [NOW + timedelta(days=day, minutes=30 * n) for n in range(PER_DAY)]
+    return [{"userId": calendars[0], "participants": calendars[1:], "startTime": start.strftime(ISO),
+             "endTime": (start + timedelta(minutes=20)).strftime(ISO)} for start in starts]
+
+
+def measure_busy_searches(harness: Harness, recorder: AwsRecorder) -> list[dict]:
+    """Slot search over 9 calendars with rules (open 00:00-24:00 every day in Berlin, so every candidate
+    is checked against rules), 31 days, a 5-minute step, 30-minute slots: once with all nine calendars
+    holding 40 appointments a day, once with only the last one busy, so that every candidate is decided
+    on all nine. The handler's CPU per request, replayed as for the other searches."""
+    from appointments.appointment import new_appointment
+    from appointments.availability import parse_availability, slot_candidates
+    from appointments.rules_store import RulesStore
+    from appointments.times import Interval
+    from seeding import bulk_load
+
+    always_open = parse_availability({"timeZone": "Europe/Berlin", "weekly": {
+        d: [{"start": "00:00", "end": "24:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+    window = (f"from={NOW.strftime(ISO)}&to={(NOW + timedelta(days=SEARCH['days'])).strftime(ISO)}"
+              f"&duration={SEARCH['duration']}&step={SEARCH['step']}")
+    candidates = sum(1 for _ in slot_candidates(always_open, Interval(NOW, NOW + timedelta(days=SEARCH["days"])),
+                                                timedelta(minutes=SEARCH["duration"]),
+                                                timedelta(minutes=SEARCH["step"])))
+    rows = []
+    for case in ("all nine busy", "only the last busy"):
+        calendars = [f"{case.split()[0]}-busy-{i}" for i in range(SEARCHED)]
+        for calendar in calendars:
+            RulesStore(harness.tables).put(calendar, always_open)
+        busy = calendars if case == "all nine busy" else calendars[-1:]
+        days = range(-1, SEARCH["days"] + 1)  # the window's days, and one either side that a search may read
+        bulk_load(harness.tables, (new_appointment(body, appointment_id=f"{busy[0]}-{day}-{n:02d}",
+                                                   now=NOW - timedelta(days=2))
+                                   for day in days for n, body in enumerate(busy_day(busy, day))))
+        path, query = f"/calendars/{calendars[0]}/slots", f"{window}&with={','.join(calendars[1:])}"
+        with recorder.measuring() as measured:
+            status, result = harness.http("GET", path, query=query)
+        assert status == 200, result
+        reads, _ = capacity_units(measured["exchanges"], {harness.tables.table})
+        rows.append({"case": case, "calls": measured["calls"], "reads": reads, "slots": len(result["slots"]),
+                     "cpu": harness.handler_cpu(measured["exchanges"], "GET", path, query=query, repeat=5),
+                     **SEARCH, "calendars": SEARCHED, "per_day": PER_DAY, "candidates": candidates})
+    return rows
 
 
 def measure_events(harness: Harness, recorder: AwsRecorder) -> list[dict]:

@@ -62,6 +62,15 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput,
         rows.append((f"  {row['calendars']} calendar(s), {row['days']} days", f"{row['reads']:g} RRU",
                      f"{fmt_calls(row['calls'])}; {row['slots']} slots; CPU {row['cpu'] * 1000:.1f} ms = "
                      f"{row['cpu'] / ruled['cpu']:.1f} x a booking"))
+    busy = calendars["busy_searches"]
+    shape = busy[0]
+    rows.append((f"Slot search of {shape['calendars']} calendars with rules ({shape['calendars'] - 1} named in with=), "
+                 f"{shape['days']} days, {shape['step']}-minute step, {shape['duration']}-minute slots "
+                 "(handler CPU, replayed)", "", ""))
+    for row in busy:
+        rows.append((f"  {row['case']} ({row['per_day']} appointments a day)", f"{row['cpu'] * 1000:.0f} ms CPU",
+                     f"target < 500 ms; {row['cpu'] / ruled['cpu']:.0f} x a booking; {row['candidates']:,} candidates, "
+                     f"{row['slots']:,} slots; {row['reads']:g} RRU; {fmt_calls(row['calls'])}"))
     rows.append(("Appointment events: publisher calls per stream record (PutEvents takes 10 entries)", "", ""))
     for row in events:
         count = sum(row["calls"].values())
