@@ -66,7 +66,7 @@ destroy: $(VENV)/.installed ## Delete the stack (the artifacts bucket is kept)
 	$(PY) scripts/deploy.py destroy
 
 bench: $(VENV)/.installed ## Measure calls, capacity, cold import, zip size, local throughput; writes docs/BENCHMARKS.md
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench
 
 clean: ## Remove build output and caches (keeps the virtual environments and their caches)
 	rm -rf build dist .pytest_cache .ruff_cache .hypothesis

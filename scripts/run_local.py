@@ -46,6 +46,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "src")]
 
 from gateway import serve, wsgi_app  # noqa: E402
 from local_aws import ScheduleFirer, StreamPump, deploy_into_moto  # noqa: E402
+from local_env import use_fake_aws  # noqa: E402
 from proxy_events import LambdaContext, routes_from_template  # noqa: E402
 
 STACK = "appointment-scheduler-local"
@@ -358,12 +359,9 @@ def allowed_origins() -> tuple[str, ...]:
 
 
 def local_environment(moto_url: str) -> None:
-    os.environ.update({"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                       "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+    use_fake_aws(moto_url)
+    os.environ.update({"POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
                        "POWERTOOLS_METRICS_DISABLED": os.environ.get("METRICS_DISABLED", "true")})
-    for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(variable, None)
 
 
 class LocalStack:

@@ -10,7 +10,6 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AppointmentScheduler")
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from appointments.store import Tables
 from appointments.times import UTC, utc_now
 from appointments.wiring import Lazy, Services, build_services
 from lambdas import api_event, invoke_api
+from local_env import LEADS_ELSEWHERE, fake_aws_environment, free_port, use_fake_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = json.loads((ROOT / "template.json").read_text())
@@ -85,16 +85,17 @@ class Flaky:
         return call
 
 
+def fake_aws(monkeypatch, endpoint_url: str | None = None) -> None:
+    """``local_env.use_fake_aws`` for one test: undone when the test ends."""
+    for name in LEADS_ELSEWHERE:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in fake_aws_environment(endpoint_url).items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                        # botocore sends ARN-bearing calls (DescribeStream) to <account>.streams-ddb...,
-                        # a host in-process moto does not route; the regional endpoint is equivalent.
-                        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws(monkeypatch)
     with mock_aws():
         yield
 
@@ -104,9 +105,7 @@ def module_moto_store(cursor_key: str = "module", clock=None):
     """In-process moto with the template's two tables, for a module-scoped fixture (the ``aws``
     fixture is per test). Yields the services over them; restores the AWS environment afterwards."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    use_fake_aws()
     try:
         with mock_aws():
             client = boto3.client("dynamodb")
@@ -279,12 +278,6 @@ def booking(user="alice", start="2026-12-01T09:00:00Z", end="2026-12-01T10:00:00
 
 # -- a moto server in its own process, as local mode and the race tests use -----------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class MotoServer:
     url: str
@@ -316,12 +309,7 @@ def moto_server_env(monkeypatch):
     def start(latency_ms: float = 0) -> MotoServer:
         server = start_moto_server(latency_ms)
         servers.append(server)
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                            "AWS_ENDPOINT_URL": server.url}.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        fake_aws(monkeypatch, server.url)
         return server
 
     yield start

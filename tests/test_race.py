@@ -23,6 +23,7 @@ from appointments.settings import ApiSettings
 from appointments.wiring import build_services
 from conftest import table_name
 from fleet import Fleet, Invocation
+from local_env import use_fake_aws
 
 WORKERS = 32
 pytestmark = pytest.mark.slow
@@ -36,12 +37,9 @@ def race_env(tmp_path_factory):
     server = start_moto_server(latency_ms=50, journal=journal)
     server.journal = journal
     saved = dict(os.environ)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.url,
-                       "TABLE_NAME": table_name("AppointmentsTable"),
+    use_fake_aws(server.url)
+    os.environ.update({"TABLE_NAME": table_name("AppointmentsTable"),
                        "CALENDAR_TABLE_NAME": table_name("CalendarTable"), "STACK_ID": "race"})
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
     # The real template, deployed by the real deploy code, provides the tables.
     deploy.Deployer(deploy.Config(env="test", stack_name="race", poll_seconds=0.1), out=lambda *_: None).deploy()
     yield server
