@@ -35,11 +35,11 @@ USER_INDEX = "AppointmentsTable/index/UserAppointmentsIndex"
 CODE_CALLS: dict[str, dict[str, set[str]]] = {
     "ConflictDetectorFunction": {
         "AppointmentsTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-        # DeleteItem: a bucket left empty (in a transaction); UpdateItem: rules set, and removed (a tombstone
-        # keeps their version); ConditionCheckItem: unchanged buckets and rules in a transaction; Query: a
+        # UpdateItem: rules set, and removed (a tombstone keeps their version; a bucket left empty is kept
+        # too, one version on); ConditionCheckItem: unchanged buckets and rules in a transaction; Query: a
         # calendar's buckets over a window (busy, agenda, slots).
         "CalendarTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                          "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"},
+                          "dynamodb:ConditionCheckItem", "dynamodb:Query"},
         USER_INDEX: {"dynamodb:Query"},
     },
     "ReminderSenderFunction": {
@@ -254,7 +254,7 @@ def test_the_scan_finds_calls_through_wiring_adapters_and_transactions():
     """The scan itself: the API reaches the store's transaction items, and not the delivery ledger or bulk
     loading it shares a class with; the publisher reaches PutEvents through two lazy imports."""
     api = aws_actions("conflict_detector")
-    assert {"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"} <= api
+    assert {"dynamodb:ConditionCheckItem", "dynamodb:PutItem"} <= api
     assert "dynamodb:BatchWriteItem" not in api  # bulk_load: benchmarks and migrations only
     assert aws_actions("event_publisher") == {"events:PutEvents"}
     assert aws_actions("reminder_sender") == {"dynamodb:GetItem", "dynamodb:UpdateItem", "sns:Publish"}

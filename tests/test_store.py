@@ -97,6 +97,29 @@ def test_a_booking_decided_on_rules_that_were_removed_and_set_again_fails_its_ch
     assert store.dynamodb.scan(TableName=store.table)["Items"] == []
 
 
+def test_a_booking_decided_on_a_bucket_emptied_and_filled_again_fails_its_check(bookings, store, clock):
+    """Bucket versions never repeat either: a bucket emptied by a cancel is kept, empty, one version on
+    (its TTL takes it away later), so a booking decided on the bucket as it was cannot commit after
+    another booking filled it again, and cannot write back the entry that was cancelled."""
+    import pytest
+
+    from appointments import decision
+    from appointments.errors import StaleRead
+
+    first, _ = bookings.book(booking(user="alice"), Caller())
+    writer = BookingStore(store)
+    late = new_appointment(booking(user="alice", start="2026-12-01T16:00:00Z", end="2026-12-01T17:00:00Z"),
+                           appointment_id="late", now=clock())
+    plan = decision.plan(None, late)
+    stale = writer.read(plan)
+    decided = decision.decide(late, plan.checked, stale.occupancy(), stale.rules, clock())
+    bookings.cancel(first.appointment_id, Caller())
+    bookings.book(booking(user="alice", start="2026-12-01T16:00:00Z", end="2026-12-01T17:00:00Z"), Caller())
+    with pytest.raises(StaleRead):
+        writer.commit(decision.outcome(late, None, decided, stale))
+    assert store.appointment("late") is None
+
+
 def test_rules_stored_under_looser_limits_still_read_and_still_decide_bookings(api, store):
     """The stored form is read as stored, not back through the API's validation: rules written when a
     limit was looser (13 windows a day, maxPerDay 1500, maximumAdvance 900 days) keep working after the

@@ -179,9 +179,8 @@ class BookingStore:
                                    **self._bucket_condition(bucket)}}
 
     def _bucket_write(self, bucket: Bucket, entries: dict[str, Entry]) -> dict:
-        if bucket.version and not entries:
-            return {"Delete": {"TableName": self.tables.calendar, "Key": self._bucket_key(bucket),
-                               **self._bucket_condition(bucket)}}
+        """The bucket one version on, even when it is left empty: a deleted bucket would start again at
+        version 1, and a decision made on the old version 1 would then pass its check (its TTL removes it)."""
         return {"Put": {"TableName": self.tables.calendar, "Item": to_item(bucket_item(bucket, entries)),
                         **self._bucket_condition(bucket)}}
 
