@@ -25,7 +25,7 @@ def bulk_load(tables: Tables, appointments: Iterable[Appointment]) -> int:
         if appointment.request_hash:
             stored["requestHash"] = appointment.request_hash
         items.append((tables.table, stored))
-        if appointment.is_scheduled:
+        if appointment.occupies:
             for calendar_id in appointment.calendars:
                 for day in days_touched(appointment.interval):
                     buckets.setdefault((calendar_id, day), {})[appointment.appointment_id] = appointment.entry

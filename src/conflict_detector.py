@@ -17,11 +17,10 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
+from appointments.appointment import EXPIRED
 from appointments.caller import Caller
 from appointments.errors import AppointmentError, Conflict, Unavailable, ValidationError
 from appointments.inputs import (
-    CALENDAR_REPRESENTATION,
-    JSON_REPRESENTATION,
     Precondition,
     agenda_query,
     entity_tag,
@@ -30,6 +29,7 @@ from appointments.inputs import (
     parse_json_object,
     pool_slot_query,
     prefers_calendar,
+    representation_of,
     series_from,
     slot_query,
     window_query,
@@ -88,7 +88,7 @@ def versioned(status: int, resource, shown: dict, headers: dict | None = None, *
               as_calendar: bool = False) -> Response:
     """One appointment or one availability (``shown`` as JSON), with the ETag of this representation; 304
     for a GET whose If-None-Match names that ETag."""
-    representation = CALENDAR_REPRESENTATION if as_calendar else JSON_REPRESENTATION
+    representation = representation_of(as_calendar, getattr(resource, "status", None) == EXPIRED)
     headers = {**(headers or {}), "ETag": entity_tag(resource.version, representation)}
     if app.current_event.http_method == "GET" and precondition().not_modified(resource.version, representation):
         return Response(status_code=304, body="", headers=headers)
@@ -204,6 +204,23 @@ def change_appointment(appointmentId: str) -> Response:
 @app.delete("/appointments/<appointmentId>")
 def cancel_appointment(appointmentId: str) -> Response:
     return appointment_response(200, services().bookings.cancel(appointmentId, caller(), precondition()))
+
+
+@app.post("/appointments/<appointmentId>/confirm")
+def confirm_appointment(appointmentId: str) -> Response:
+    return appointment_response(200, services().bookings.confirm(appointmentId, caller(), precondition()))
+
+
+@app.put("/appointments/<appointmentId>/outcome")
+def record_outcome(appointmentId: str) -> Response:
+    return appointment_response(200, services().bookings.record_outcome(appointmentId, request_body(), caller(),
+                                                                        precondition()))
+
+
+@app.delete("/appointments/<appointmentId>/outcome")
+def clear_outcome(appointmentId: str) -> Response:
+    return appointment_response(200, services().bookings.record_outcome(appointmentId, None, caller(),
+                                                                        precondition()))
 
 
 @app.get("/users/<userId>/busy")

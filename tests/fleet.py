@@ -135,8 +135,8 @@ def racy_updates_store_class():
     class RacyUpdatesStore(BookingStore):
         """Deliberately broken: an appointment's update is not conditioned on the version read."""
 
-        def _appointment_write(self, new, previous):
-            write = super()._appointment_write(new, previous)
+        def _appointment_write(self, new, previous, at=None):
+            write = super()._appointment_write(new, previous, at)
             if "Update" in write:
                 write["Update"].pop("ConditionExpression")
                 write["Update"]["ExpressionAttributeNames"].pop("#version")
@@ -172,6 +172,18 @@ def racy_series_store_class():
     return RacySeriesStore
 
 
+def racy_holds_store_class():
+    from appointments.store import BookingStore
+
+    class RacyHoldsStore(BookingStore):
+        """Deliberately broken: the user's holds item is written without the version it was read at."""
+
+        def _holds_write(self, user_id, version, holds):
+            return unconditioned(super()._holds_write(user_id, version, holds))
+
+    return RacyHoldsStore
+
+
 STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-updates": racy_updates_store_class,
           "racy-participants": racy_participants_store_class, "racy-rules": racy_rules_store_class,
-          "racy-series": racy_series_store_class}
+          "racy-series": racy_series_store_class, "racy-holds": racy_holds_store_class}

@@ -19,6 +19,8 @@ from appointments.events import (
     APPOINTMENT_BOOKED,
     APPOINTMENT_CANCELLED,
     APPOINTMENT_CHANGED,
+    APPOINTMENT_HELD,
+    APPOINTMENT_OUTCOME_RECORDED,
     APPOINTMENT_RESCHEDULED,
     ENTRIES_PER_CALL,
     Change,
@@ -57,6 +59,7 @@ def appointment(version: int = 1, **changes) -> Appointment:
     ({"participants": ("dr-smith",)}, APPOINTMENT_CHANGED),
     ({"time_zone": "Europe/Berlin"}, APPOINTMENT_CHANGED),
     ({"status": "cancelled"}, APPOINTMENT_CANCELLED),
+    ({"outcome": "noShow"}, APPOINTMENT_OUTCOME_RECORDED),
 ])
 def test_each_new_version_is_one_event_of_its_kind_with_the_previous_state(change, detail_type):
     old = appointment(1)
@@ -184,6 +187,43 @@ def test_each_change_is_published_once_as_its_detail_type_with_event_id_and_prev
     assert by_type[APPOINTMENT_CANCELLED]["appointment"] == appointment_json(cancelled)
     assert by_type[APPOINTMENT_CANCELLED]["previous"]["status"] == "scheduled"
     assert events[0]["time"] == appointment_json(booked)["updatedAt"]
+
+
+def test_a_hold_is_held_then_booked_when_confirmed_or_cancelled_when_released_and_an_expiry_publishes_nothing(
+        stack, bus, clock):
+    bookings, pump = stack
+    publish_with(boto3.client("events"))
+    confirmed = book(bookings, "alice", hold=10)
+    bookings.confirm(confirmed.appointment_id, Caller())
+    released = book(bookings, "alice", day=2, hold=10)
+    bookings.cancel(released.appointment_id, Caller())
+    expired = book(bookings, "alice", day=3, hold=1)
+    clock.advance(minutes=2)
+    assert bookings.cancel(expired.appointment_id, Caller()).status == "expired"  # nothing left to release
+    pump.deliver(event_publisher.handler, CONTEXT)
+
+    received = bus.received()
+    events = [(e["detail-type"], e["detail"]["eventId"], e["detail"]["appointment"]["status"],
+               (e["detail"]["previous"] or {}).get("status")) for e in received]
+    assert events == [
+        (APPOINTMENT_HELD, f"{confirmed.appointment_id}:1", "held", None),
+        (APPOINTMENT_BOOKED, f"{confirmed.appointment_id}:2", "scheduled", "held"),
+        (APPOINTMENT_HELD, f"{released.appointment_id}:1", "held", None),
+        (APPOINTMENT_CANCELLED, f"{released.appointment_id}:2", "cancelled", "held"),
+        (APPOINTMENT_HELD, f"{expired.appointment_id}:1", "held", None)]
+    assert received[0]["detail"]["appointment"]["holdExpiresAt"] == "2026-11-25T12:10:00Z"
+
+
+def test_an_outcome_recorded_and_cleared_is_published_each_time(stack, bus, clock):
+    bookings, pump = stack
+    publish_with(boto3.client("events"))
+    booked = book(bookings, "alice")
+    clock.advance(days=7)
+    bookings.record_outcome(booked.appointment_id, {"outcome": "attended"}, Caller())
+    bookings.record_outcome(booked.appointment_id, None, Caller())
+    pump.deliver(event_publisher.handler, CONTEXT)
+    assert [(e["detail-type"], e["detail"]["appointment"].get("outcome")) for e in bus.received()] == [
+        (APPOINTMENT_BOOKED, None), (APPOINTMENT_OUTCOME_RECORDED, "attended"), (APPOINTMENT_OUTCOME_RECORDED, None)]
 
 
 def test_the_same_stream_batch_delivered_twice_publishes_the_same_event_ids(stack, bus):

@@ -135,3 +135,52 @@ def test_every_pool_slot_offered_is_booked_on_a_listed_member_and_every_other_ca
         if appointment:
             assert appointment.assigned in offered[format_instant(start)]
             bookings.cancel(appointment.appointment_id, Caller())
+
+
+holds = st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 30)), min_size=1, max_size=5)  # (which slot, minutes)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(rules(), existing, holds, st.integers(0, 40), st.integers(0, 3 * 24), st.sampled_from([30, 60]))
+def test_with_holds_present_and_expiring_every_slot_offered_is_accepted_and_no_other(
+        bookings, calendars, store, clock, body, appointments, held, minutes_later, from_hour, duration):
+    """Holds of 1-30 minutes on the provider at times it offers (each by its own customer), then the clock
+    moves on 0-40 minutes, so some have expired: slots and bookings still agree, daily caps included."""
+    clock.now = NOW
+    provider = f"dr-{uuid.uuid4().hex[:8]}"
+    rules_now = RulesStore(store).put(provider, parse_availability(body))
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+    bulk_load(store, [new_appointment({"userId": f"other-{i}-{provider}", "participants": [provider],
+                                       "startTime": format_instant(base + timedelta(minutes=15 * q)),
+                                       "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
+                                      appointment_id=f"{provider}-{i}", now=NOW)
+                      for i, (q, n) in enumerate(appointments)])
+    window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
+    query = SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=15))
+    holdable = [s.start for s in calendars.slots(provider, query, Caller())]  # so that most holds are taken
+    made = 0
+    for i, (which, minutes) in enumerate(held if holdable else ()):
+        start = holdable[which % len(holdable)]
+        try:
+            bookings.book({"userId": f"holder-{i}-{provider}", "participants": [provider], "hold": minutes,
+                           "startTime": format_instant(start), "endTime": format_instant(start + query.duration)},
+                          Caller())
+            made += 1
+        except (Conflict, Unavailable):  # an earlier hold took it, or the cap
+            pass
+    clock.advance(minutes=minutes_later)
+    offered = {format_instant(s.start) for s in calendars.slots(provider, query, Caller())}
+    candidates = list(slot_candidates(rules_now, window, query.duration, query.step))
+    event(f"holds made: {'none' if not made else 'some'}; offered: {'none' if not offered else 'some'}; "
+          f"refused: {'some' if len(offered) < len(candidates) else 'none'}")
+    for number, start in enumerate(candidates[:12]):
+        body = {"userId": f"probe-{number}-{provider}", "participants": [provider],
+                "startTime": format_instant(start), "endTime": format_instant(start + query.duration)}
+        try:
+            appointment, refusal = bookings.book(body, Caller())[0], None
+        except (Conflict, Unavailable) as error:
+            appointment, refusal = None, error.message
+        assert (format_instant(start) in offered) == (refusal is None), (start, refusal, body)
+        if appointment:
+            bookings.cancel(appointment.appointment_id, Caller())

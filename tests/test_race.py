@@ -325,3 +325,91 @@ def test_the_series_race_catches_a_store_that_commits_occurrences_one_by_one(rac
     partial = [pair for pair in range(WORKERS // 2)
                if {occurrences_of(f"racyseries-a-{pair}"), occurrences_of(f"racyseries-b-{pair}")} != {4, 0}]
     assert partial, "the racy store was not caught leaving a partial series"
+
+
+# -- holds -----------------------------------------------------------------------------------------------------
+
+def holding(invocations: list[Invocation], minutes: int = 10) -> list[Invocation]:
+    return [Invocation(i.method, i.path, {**i.body, "hold": minutes}) for i in invocations]
+
+
+def held_by(prefix: str) -> list[dict]:
+    items = boto3.client("dynamodb").scan(TableName=table_name("AppointmentsTable"))["Items"]
+    return [i for i in items if i["userId"]["S"].startswith(prefix) and i["status"]["S"] == "held"]
+
+
+def test_customers_racing_to_hold_one_providers_slot_hold_it_exactly_once(fleet):
+    results = fleet.round(holding(customers_booking_one_provider("dr-hold", 8, WORKERS)))
+    assert sorted(status for status, _ in results) == [201] + [409] * (WORKERS - 1)
+    [winner] = [body for status, body in results if status == 201]
+    assert winner["status"] == "held"
+    assert [a["appointmentId"] for a in provider_agenda("dr-hold")] == [winner["appointmentId"]]
+    assert len(held_by("customer-dr-hold-")) == 1
+
+
+def test_the_hold_race_catches_a_store_that_skips_the_participants_version_conditions(race_env):
+    with Fleet(WORKERS, store="racy-participants") as racy:
+        results = racy.round(holding(customers_booking_one_provider("dr-held-twice", 9, WORKERS)))
+    assert sum(status == 201 for status, _ in results) > 1, "the racy store was not caught holding one slot twice"
+
+
+def one_user_holding(user: str, count: int) -> list[Invocation]:
+    """One user holding ``count`` different hours at once: nothing overlaps, only the limit of 5 binds."""
+    return [Invocation("POST", "/appointments", {"userId": user, "hold": 10,
+                                                 "startTime": f"2031-07-{1 + i // 12:02d}T{2 * (i % 12):02d}:00:00Z",
+                                                 "endTime": f"2031-07-{1 + i // 12:02d}T{2 * (i % 12) + 1:02d}:00:00Z"})
+            for i in range(count)]
+
+
+def test_one_user_racing_for_many_holds_gets_exactly_five(fleet):
+    results = fleet.round(one_user_holding("greedy", WORKERS))
+    assert sorted(status for status, _ in results) == [201] * 5 + [409] * (WORKERS - 5)
+    assert {body["error"] for status, body in results if status == 409} == {"TooManyHolds"}
+    assert len(held_by("greedy")) == 5
+
+
+def test_the_holds_limit_race_catches_a_store_that_does_not_condition_the_users_holds(race_env):
+    with Fleet(WORKERS, store="racy-holds") as racy:
+        racy.round(one_user_holding("greedier", WORKERS))
+    assert len(held_by("greedier")) > 5, "the racy store was not caught letting a user hold more than five"
+
+
+def test_confirmations_racing_the_expiry_and_rival_bookings_decide_the_slot_one_way(fleet):
+    """A hold on a provider expiring in the middle of a round of its confirmations and of other customers'
+    bookings of its slot: either the hold is confirmed and no rival books, or it expired and exactly one
+    rival books; never both. The hold is written as made 57 seconds ago, so the test waits seconds, not
+    minutes, for its expiry."""
+    import time
+    from datetime import timedelta
+
+    from appointments.appointment import new_appointment
+    from appointments.store import Tables
+    from appointments.times import utc_now
+    from seeding import bulk_load
+
+    tables = Tables(boto3.client("dynamodb"), table_name("AppointmentsTable"), table_name("CalendarTable"))
+    made = utc_now() - timedelta(seconds=57)
+    held = new_appointment({"userId": "payer", "participants": ["dr-expiry"], "hold": 1,
+                            "startTime": "2031-08-01T09:00:00Z", "endTime": "2031-08-01T10:00:00Z"},
+                           appointment_id="racing-hold", now=made)
+    bulk_load(tables, [held])
+    time.sleep(max(0.0, (held.hold_expires_at - utc_now()).total_seconds() - 1.0))
+    confirm = Invocation("POST", f"/appointments/{held.appointment_id}/confirm")
+    rivals = [Invocation("POST", "/appointments", {"userId": f"rival-{i}", "participants": ["dr-expiry"],
+                                                   "startTime": "2031-08-01T09:30:00Z",
+                                                   "endTime": "2031-08-01T10:30:00Z"}) for i in range(WORKERS // 2)]
+    results = fleet.round([confirm] * (WORKERS // 2) + rivals)
+    confirmations = [(status, body.get("error") or body["status"]) for status, body in results
+                     if body.get("appointmentId") == held.appointment_id or body.get("error") == "HoldExpired"]
+    booked = [body for status, body in results if status == 201]
+    final = tables.appointment(held.appointment_id)
+    assert set(confirmations) <= {(200, "scheduled"), (409, "HoldExpired")}
+    assert len(confirmations) == WORKERS // 2
+    if final.status == "scheduled":
+        assert booked == [], "a rival booked a confirmed hold's slot"
+    else:
+        assert final.as_of(utc_now()).status == "expired"
+        assert len(booked) == 1
+        assert (200, "scheduled") not in confirmations
+    print(f"decided: {final.as_of(utc_now()).status}; confirmations {sorted(confirmations)}; "
+          f"rivals booked {len(booked)}")

@@ -172,6 +172,19 @@ def test_cancel_deletes_the_schedules(system):
     assert system.schedules() == {}
 
 
+def test_a_hold_schedules_nothing_until_it_is_confirmed_and_a_released_or_expired_one_never(system):
+    confirmed = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", hold=10)
+    released = system.book("2026-12-02T09:00:00Z", "2026-12-02T10:00:00Z", hold=10)
+    system.book("2026-12-03T09:00:00Z", "2026-12-03T10:00:00Z", hold=1)
+    system.sync()
+    assert system.schedules() == {}
+    system.bookings.confirm(confirmed.appointment_id, Caller())
+    system.bookings.cancel(released.appointment_id, Caller())
+    system.clock.advance(minutes=2)
+    system.sync()
+    assert set(system.schedules()) == {schedule_name(confirmed.appointment_id, m) for m in (1440, 60)}
+
+
 def test_reschedule_moves_the_schedules(system):
     appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
     system.sync()

@@ -113,7 +113,8 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
                       ("GET", "/users/{userId}/busy"), ("GET", "/calendars/{calendarId}/busy"),
                       ("GET", "/calendars/{calendarId}/appointments"), ("GET", "/calendars/{calendarId}/slots"),
                       ("GET", "/slots"), ("POST", "/series"), ("GET", "/series/{seriesId}"),
-                      ("DELETE", "/series/{seriesId}"),
+                      ("DELETE", "/series/{seriesId}"), ("POST", "/appointments/{appointmentId}/confirm"),
+                      *((method, "/appointments/{appointmentId}/outcome") for method in ("PUT", "DELETE")),
                       *((method, "/calendars/{calendarId}/availability") for method in ("PUT", "GET", "DELETE"))}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"
                and r["Properties"]["HttpMethod"] != "OPTIONS"]

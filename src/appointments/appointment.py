@@ -30,12 +30,15 @@ MIN_POOL, MAX_POOL = 2, 10  # anyOf; with the 24-hour limit, one booking's read 
 MAX_POOL_DURATION = timedelta(hours=24)
 BALANCED, IN_ORDER = "balanced", "inOrder"  # how a pool's member is chosen among those that qualify
 CREATE_FIELDS = ("userId", "startTime", "endTime", "timeZone", "participants", "details", "reminders", "anyOf",
-                 "assign")
+                 "assign", "hold")
 PATCH_FIELDS = ("startTime", "endTime", "timeZone", "participants", "details", "reminders")
-BOOKING_ONLY_FIELDS = ("anyOf", "assign")  # set when booking, never changed
+BOOKING_ONLY_FIELDS = ("anyOf", "assign", "hold")  # set when booking, never changed
+MAX_HOLD_MINUTES = 30
 READ_ONLY_FIELDS = ("appointmentId", "status", "createdAt", "updatedAt", "version", "assigned", "holdExpiresAt",
                     "seriesId", "occurrence", "outcome")
-SCHEDULED, CANCELLED = "scheduled", "cancelled"
+SCHEDULED, CANCELLED, HELD, EXPIRED = "scheduled", "cancelled", "held", "expired"
+STATUSES = (SCHEDULED, HELD, EXPIRED, CANCELLED)
+OUTCOMES = ("attended", "noShow")
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,23 @@ class Appointment:
     assign: str = BALANCED
     series_id: str | None = None  # an occurrence of a recurring series: which, and its 1-based number
     occurrence: int | None = None
+    hold_expires_at: datetime | None = None  # a hold: it occupies its calendars until then, then nothing
+    outcome: str | None = None  # attended or noShow, once recorded
 
     @property
     def is_scheduled(self) -> bool:
         return self.status == SCHEDULED
+
+    @property
+    def occupies(self) -> bool:
+        """Scheduled, or held (an expired hold reads as ``expired``, see ``as_of``): it takes its calendars' time."""
+        return self.status in (SCHEDULED, HELD)
+
+    def as_of(self, now: datetime) -> Appointment:
+        """The appointment as it is at ``now``: a hold past its expiry is expired, with nothing written."""
+        if self.status == HELD and self.hold_expires_at is not None and self.hold_expires_at <= now:
+            return replace(self, status=EXPIRED)
+        return self
 
     @property
     def calendars(self) -> tuple[str, ...]:
@@ -70,8 +86,10 @@ class Appointment:
 
     @property
     def entry(self) -> Entry:
-        """The entry it makes in a calendar: its interval; ``decision.outcome`` adds the footprint of each calendar."""
-        return Entry(self.appointment_id, self.interval, self.user_id)
+        """The entry it makes in a calendar: its interval, and a hold's expiry; ``decision.commit_of`` adds the
+        footprint of each calendar."""
+        return Entry(self.appointment_id, self.interval, self.user_id,
+                     expires_at=self.hold_expires_at if self.status == HELD else None)
 
 
 def _reject_unexpected_fields(body: Mapping, allowed: tuple[str, ...]) -> None:
@@ -194,6 +212,9 @@ def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> App
         raise ValidationError("With anyOf an appointment lasts at most 24 hours.", "endTime")
     if "assign" in body and (not any_of or body["assign"] not in (BALANCED, IN_ORDER)):
         raise ValidationError(f'assign is "{IN_ORDER}" or "{BALANCED}" (the default), and goes with anyOf.', "assign")
+    hold = body.get("hold")
+    if "hold" in body and (type(hold) is not int or not 1 <= hold <= MAX_HOLD_MINUTES):
+        raise ValidationError(f"hold is a whole number of minutes from 1 to {MAX_HOLD_MINUTES}.", "hold")
     return Appointment(
         appointment_id=appointment_id,
         user_id=user_id,
@@ -206,6 +227,8 @@ def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> App
         updated_at=now,
         any_of=any_of,
         assign=body.get("assign", BALANCED),
+        status=HELD if hold else SCHEDULED,
+        hold_expires_at=now.replace(microsecond=0) + timedelta(minutes=hold) if hold else None,
     )
 
 
@@ -245,4 +268,14 @@ def apply_changes(current: Appointment, body: Mapping, *, now: datetime) -> Appo
 
 
 def cancelled(current: Appointment, *, now: datetime) -> Appointment:
-    return replace(current, status=CANCELLED, updated_at=now, version=current.version + 1)
+    """Cancelled (a hold released): it keeps no hold expiry."""
+    return replace(current, status=CANCELLED, hold_expires_at=None, updated_at=now, version=current.version + 1)
+
+
+def confirmed(current: Appointment, *, now: datetime) -> Appointment:
+    """A hold confirmed: booked as usual from now on."""
+    return replace(current, status=SCHEDULED, hold_expires_at=None, updated_at=now, version=current.version + 1)
+
+
+def with_outcome(current: Appointment, outcome: str | None, *, now: datetime) -> Appointment:
+    return replace(current, outcome=outcome, updated_at=now, version=current.version + 1)

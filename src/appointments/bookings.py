@@ -16,9 +16,31 @@ from datetime import datetime
 from typing import TypeVar
 
 from appointments import decision
-from appointments.appointment import Appointment, apply_changes, cancelled, new_appointment, require_future
+from appointments.appointment import (
+    CANCELLED,
+    EXPIRED,
+    HELD,
+    OUTCOMES,
+    SCHEDULED,
+    Appointment,
+    apply_changes,
+    cancelled,
+    confirmed,
+    new_appointment,
+    require_future,
+    with_outcome,
+)
 from appointments.caller import Caller
-from appointments.errors import AppointmentCancelled, IdempotencyKeyReused, NotFound, PreconditionFailed
+from appointments.errors import (
+    AppointmentCancelled,
+    Forbidden,
+    HoldExpired,
+    IdempotencyKeyReused,
+    NotFound,
+    OutcomeNotRecordable,
+    PreconditionFailed,
+    ValidationError,
+)
 from appointments.inputs import UNCONDITIONAL, Idempotency, Precondition
 from appointments.retries import MAX_ATTEMPTS, until_committed
 from appointments.store import BookingStore
@@ -40,15 +62,16 @@ class Bookings:
                 snapshot: decision.Snapshot) -> Appointment:
         """Decide the change on what was read, commit it, and return the appointment as committed (with a
         pool's member assigned); or raise its refusal."""
-        committed, decided = decision.settle(before, after, plan, snapshot, self.clock())
-        self.store.commit(decision.outcome(committed, before, decided, snapshot))
+        now = self.clock()
+        committed, decided = decision.settle(before, after, plan, snapshot, now)
+        self.store.commit(decision.outcome(committed, before, decided, snapshot, now, plan.holds_of))
         return committed
 
     def _change(self, before: Appointment, after: Appointment, caller: Caller) -> Appointment:
         """Read what a change of an existing appointment needs (nothing, for an edit that stays on its
         calendars), decide it, and commit it."""
         plan = decision.plan(before, after)
-        snapshot = self.store.read(plan) if plan.days else decision.Snapshot()
+        snapshot = self.store.read(plan) if plan.days or plan.holds_of else decision.Snapshot()
         caller.may_name((p for p in after.participants if p not in before.participants), snapshot.rules)
         return self._commit(before, after, plan, snapshot)
 
@@ -72,7 +95,7 @@ class Bookings:
                     raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body; "
                                                "use a new key for a new booking.")
                 replayed = True
-                return snapshot.appointment
+                return snapshot.appointment.as_of(self.clock())
             caller.may_name((*proposed.participants, *proposed.any_of), snapshot.rules)
             if idempotency:
                 require_future(proposed.interval, self.clock())
@@ -86,9 +109,7 @@ class Bookings:
         conditioned on the version read, so a concurrent change makes this re-read and answer 412."""
         def attempt() -> Appointment:
             current = self._current(appointment_id, caller, precondition)
-            if not current.is_scheduled:
-                raise AppointmentCancelled("This appointment is cancelled and can no longer be changed; "
-                                           "book a new one.")
+            _still_on(current)
             changed = apply_changes(current, body, now=self.clock())
             if changed is current:
                 return current
@@ -99,18 +120,71 @@ class Bookings:
     def cancel(self, appointment_id: str, caller: Caller, precondition: Precondition = UNCONDITIONAL) -> Appointment:
         def attempt() -> Appointment:
             current = self._current(appointment_id, caller, precondition)
-            if not current.is_scheduled:
+            if not current.occupies:  # cancelled already, or a hold that expired: nothing left to free
                 return current
-            result = cancelled(current, now=self.clock())
-            return self._change(current, result, caller)
+            return self._change(current, cancelled(current, now=self.clock()), caller)
 
         return self._retrying(attempt)
 
-    def _current(self, appointment_id: str, caller: Caller, precondition: Precondition) -> Appointment:
-        """The appointment as it is now, if the caller may see it and the request's precondition holds."""
+    def confirm(self, appointment_id: str, caller: Caller, precondition: Precondition = UNCONDITIONAL) -> Appointment:
+        """A hold becomes scheduled, in a transaction conditioned on its expiry being still ahead; a
+        scheduled appointment is returned as it is."""
+        def attempt() -> Appointment:
+            current = self._current(appointment_id, caller, precondition)
+            _still_on(current)
+            if current.status != HELD:
+                return current
+            return self._change(current, confirmed(current, now=self.clock()), caller)
+
+        return self._retrying(attempt)
+
+    def record_outcome(self, appointment_id: str, body: Mapping | None, caller: Caller,
+                       precondition: Precondition = UNCONDITIONAL) -> Appointment:
+        """Set (``body`` ``{"outcome": ...}``) or clear (None) what happened, once the appointment has started.
+        Under Cognito, a manager of a participant's (or the assigned member's) calendar records it."""
+        outcome = outcome_of(body) if body is not None else None
+
+        def attempt() -> Appointment:
+            current = self._current(appointment_id, caller, precondition, for_outcome=True)
+            if current.outcome == outcome:
+                return current
+            if current.status == CANCELLED:
+                raise AppointmentCancelled("This appointment is cancelled: it has no outcome to record.")
+            if current.status != SCHEDULED:
+                raise OutcomeNotRecordable("A hold has no outcome; confirm it first, and record the outcome once "
+                                           "the appointment has started.")
+            now = self.clock()
+            if current.interval.start > now:
+                raise OutcomeNotRecordable("The appointment has not started yet; record its outcome once it has.")
+            return self._change(current, with_outcome(current, outcome, now=now), caller)  # reads nothing
+
+        return self._retrying(attempt)
+
+    def _current(self, appointment_id: str, caller: Caller, precondition: Precondition,
+                 for_outcome: bool = False) -> Appointment:
+        """The appointment as it is now (a hold past its expiry reads as expired), if the caller may see it
+        and the request's precondition holds."""
         appointment = self.store.tables.appointment(appointment_id) if len(appointment_id) <= 64 else None
-        if appointment is None or not caller.can_see(appointment):
+        recorder = for_outcome and appointment is not None and caller.records_outcome_of(appointment)
+        if appointment is None or not (recorder or caller.can_see(appointment)):
             raise NotFound(f"No appointment {appointment_id[:64]} was found.")
+        if for_outcome and not recorder:
+            raise Forbidden("Only a manager of one of the appointment's participants records its outcome.")
         if not precondition.allows_write(appointment.version):
             raise PreconditionFailed(appointment.version)
-        return appointment
+        return appointment.as_of(self.clock())
+
+
+def _still_on(appointment: Appointment) -> None:
+    """A cancelled appointment, or a hold that expired, cannot be changed or confirmed."""
+    if appointment.status == CANCELLED:
+        raise AppointmentCancelled("This appointment is cancelled and can no longer be changed; book a new one.")
+    if appointment.status == EXPIRED:
+        raise HoldExpired()
+
+
+def outcome_of(body: Mapping) -> str:
+    if set(body) != {"outcome"} or body["outcome"] not in OUTCOMES:
+        raise ValidationError(f'The body is {{"outcome": "{OUTCOMES[0]}"}} or {{"outcome": "{OUTCOMES[1]}"}}.',
+                              "outcome")
+    return body["outcome"]

@@ -17,7 +17,8 @@ from icalendar.prop import vDuration
 from appointments.appointment import Appointment
 
 PRODUCT_ID = "-//appointments//Appointment Scheduler//EN"
-STATUS = {"scheduled": "CONFIRMED", "cancelled": "CANCELLED"}
+# A hold is tentative (RFC 5545) until it is confirmed; one that expired is as good as cancelled.
+STATUS = {"scheduled": "CONFIRMED", "held": "TENTATIVE", "cancelled": "CANCELLED", "expired": "CANCELLED"}
 
 
 class MinutesBefore(vDuration):

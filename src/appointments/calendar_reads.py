@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from appointments.appointment import MAX_DURATION, Appointment
+from appointments.appointment import EXPIRED, HELD, MAX_DURATION, Appointment
 from appointments.codecs import appointment_from_item, bucket_from_item, to_item
 from appointments.occupancy import Entry
 from appointments.store import Tables
@@ -46,9 +46,9 @@ class CalendarReads:
         return [found[a] for a in appointment_ids if a in found]
 
     def user_page(self, user_id: str, since: datetime | None, until: datetime | None, status: str | None,
-                  limit: int, after: After | None) -> tuple[list[Appointment], bool]:
-        """A page of the user's appointments overlapping ``[since, until)``, by start time, after ``after``;
-        and whether more follow.
+                  limit: int, after: After | None, now: datetime) -> tuple[list[Appointment], bool]:
+        """A page of the user's appointments overlapping ``[since, until)``, by start time, after ``after``,
+        in ``status`` as of ``now`` (None: any but expired); and whether more follow.
 
         The index is keyed on startTime, so the query starts one maximum duration before ``since`` and
         a filter keeps the appointments that still end after it.
@@ -73,7 +73,13 @@ class CalendarReads:
         if since:
             filters.append("#end > :since")
             names["#end"], values[":since"] = "endTime", format_instant(since)
-        if status:
+        if status is None or status in (HELD, EXPIRED):  # a hold is stored held, and expired by its expiry
+            names["#status"], names["#expires"] = "status", "holdExpiresAt"
+            values[":held"], values[":now"] = HELD, format_instant(now)
+            filters.append({None: "NOT (#status = :held AND #expires <= :now)",
+                            HELD: "#status = :held AND #expires > :now",
+                            EXPIRED: "#status = :held AND #expires <= :now"}[status])
+        else:
             filters.append("#status = :status")
             names["#status"], values[":status"] = "status", status
         request = {"TableName": self.tables.table, "IndexName": USER_INDEX, "KeyConditionExpression": key_condition,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from appointments.appointment import Appointment, validate_calendar_id
+from appointments.appointment import HELD, SCHEDULED, Appointment, validate_calendar_id
 from appointments.availability import Availability, parse_availability, slot_candidates
 from appointments.calendar_reads import CalendarReads
 from appointments.caller import Caller
@@ -43,31 +43,38 @@ class Calendars:
         appointment = self.tables.appointment(appointment_id) if len(appointment_id) <= 64 else None
         if appointment is None or not caller.can_see(appointment):
             raise NotFound(f"No appointment {appointment_id[:64]} was found.")
-        return appointment
+        return appointment.as_of(self.clock())
 
     def list(self, query: ListQuery, caller: Caller) -> Page:
-        """The user's appointments overlapping the query's window, by start time."""
+        """The user's appointments overlapping the query's window, by start time: in the status asked for, or
+        in any but expired."""
         user_id = caller.user_for(query.user_id)
         scope = f"appointments?userId={user_id}"
         after = self.cursors.decode(query.next_token, scope) if query.next_token is not None else None
-        page, more = self.reads.user_page(user_id, query.since, query.until, query.status, query.limit, after)
+        now = self.clock()
+        page, more = self.reads.user_page(user_id, query.since, query.until, query.status, query.limit, after, now)
+        page = [appointment.as_of(now) for appointment in page]
         return page, (self.cursors.encode(page[-1].appointment_id, page[-1].interval.start, scope)
                       if more and page else None)
 
     def agenda(self, calendar_id: str, query: AgendaQuery, caller: Caller) -> Page:
-        """The scheduled appointments occupying a calendar that overlap the window, by start time: from
-        the calendar's buckets (one Query), then one BatchGetItem for the page."""
+        """The appointments occupying a calendar (scheduled, and unexpired holds) that overlap the window, by
+        start time, in the statuses asked for: from the calendar's buckets (one Query), then one BatchGetItem
+        for the page."""
         caller.may_read(validate_calendar_id(calendar_id, "calendarId"), "agenda")
         days = days_touched(query.window)
-        entries = sorted((e for e in self.reads.entries(calendar_id, days[0], days[-1])
-                          if e.interval.overlaps(query.window)), key=lambda e: (e.interval.start, e.appointment_id))
+        now = self.clock()
+        held = {HELD: True, SCHEDULED: False}.get(query.status)  # None: both
+        entries = sorted((e for e in Occupancy(self.reads.entries(calendar_id, days[0], days[-1]), now).entries
+                          if e.interval.overlaps(query.window) and held in (None, e.expires_at is not None)),
+                         key=lambda e: (e.interval.start, e.appointment_id))
         scope = f"calendars/{calendar_id}/appointments"
         if query.next_token is not None:
             after = self.cursors.decode(query.next_token, scope)
             entries = [e for e in entries if (format_instant(e.interval.start), e.appointment_id) > after]
         page = entries[:query.limit]
         more = len(entries) > query.limit
-        return (self.reads.appointments([e.appointment_id for e in page]),
+        return ([a.as_of(now) for a in self.reads.appointments([e.appointment_id for e in page])],
                 self.cursors.encode(page[-1].appointment_id, page[-1].interval.start, scope) if more else None)
 
     # -- free/busy and slots --------------------------------------------------------------------------
@@ -85,7 +92,8 @@ class Calendars:
 
     def _busy(self, calendar_id: str, window: Interval) -> list[Interval]:
         days = days_touched(window)
-        return merge_busy([e.interval for e in self.reads.entries(calendar_id, days[0], days[-1])], window)
+        occupancy = Occupancy(self.reads.entries(calendar_id, days[0], days[-1]), self.clock())
+        return merge_busy([e.interval for e in occupancy.entries], window)
 
     def slots(self, calendar_id: str, query: SlotQuery, caller: Caller) -> list[Interval]:
         """The intervals at which a booking of ``query.duration`` would be accepted now: every candidate is
@@ -97,8 +105,9 @@ class Calendars:
         for calendar in calendars:
             caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
         days = search_days(query.window, query.duration)
-        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1])) for c in involved}  # a Query each
-        return offered(rules, occupancy, calendars, user_id, query.window, query.duration, query.step, self.clock())
+        now = self.clock()
+        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in involved}  # a Query each
+        return offered(rules, occupancy, calendars, user_id, query.window, query.duration, query.step, now)
 
     def pool_slots(self, query: PoolSlotQuery, caller: Caller) -> list[tuple[Interval, list[str]]]:
         """The intervals at which a booking with ``anyOf`` would be accepted now, each with the members that
@@ -109,8 +118,9 @@ class Calendars:
         for calendar in (*query.with_calendars, *query.any_of):
             caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
         days = search_days(query.window, query.duration)
-        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1])) for c in involved}  # a Query each
-        return offered_by_pool(rules, occupancy, query, user_id, self.clock())
+        now = self.clock()
+        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in involved}  # a Query each
+        return offered_by_pool(rules, occupancy, query, user_id, now)
 
     # -- availability rules ------------------------------------------------------------------------
     def rules(self, calendar_id: str, caller: Caller) -> Availability:

@@ -55,6 +55,12 @@ class Caller:
         """The calendar's owner, or a member of calendar-admins."""
         return self.subject is None or self.subject == calendar_id or CALENDAR_ADMINS in self.groups
 
+    def records_outcome_of(self, appointment: Appointment) -> bool:
+        """A calendar admin, or the owner of a participant's calendar or the assigned member's; not the customer
+        for their own calendar."""
+        return (self.subject is None or CALENDAR_ADMINS in self.groups
+                or self.subject in (*appointment.participants, appointment.assigned))
+
     def may_name(self, participants: Iterable[str], rules: Mapping[str, Availability | None]) -> None:
         """Only a bookable calendar (one with availability) may be named as a participant."""
         if self.subject is None:

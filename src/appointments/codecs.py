@@ -9,7 +9,7 @@ renames a stored attribute. The stream consumers and the event publisher read ap
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -47,6 +47,10 @@ def appointment_item(appointment: Appointment) -> dict:
         item |= {"anyOf": list(appointment.any_of), "assigned": appointment.assigned, "assign": appointment.assign}
     if appointment.series_id:
         item |= {"seriesId": appointment.series_id, "occurrence": appointment.occurrence}
+    if appointment.hold_expires_at:
+        item["holdExpiresAt"] = format_instant(appointment.hold_expires_at)
+    if appointment.outcome:
+        item["outcome"] = appointment.outcome
     return item
 
 
@@ -71,6 +75,8 @@ def appointment_from_item(item: dict) -> Appointment:
         assign=values.get("assign", BALANCED),
         series_id=values.get("seriesId"),
         occurrence=int(values["occurrence"]) if "occurrence" in values else None,
+        hold_expires_at=parse_stored_instant(values["holdExpiresAt"]) if "holdExpiresAt" in values else None,
+        outcome=values.get("outcome"),
     )
 
 
@@ -82,14 +88,19 @@ def appointment_images(change: dict) -> tuple[Appointment | None, Appointment | 
 
 # -- buckets (CalendarTable: one calendar, one UTC day) --------------------------------------------------------
 
+HOLD = "~"  # marks a hold's expiry, the last part of its entry: no calendar ID has this character
+
+
 def entry_text(entry: Entry, calendar_id: str) -> str:
     """Compact, for the map of ``calendar_id``'s bucket: ``start/end``, then ``|fstart/fend`` when buffers
-    widen the footprint, then ``|owner`` unless the owner is the calendar itself."""
+    widen the footprint, then ``|owner`` unless the owner is the calendar itself, then ``|~expiry`` for a hold."""
     parts = [entry.interval.encode()]
     if entry.footprint and entry.footprint != entry.interval:
         parts.append(entry.footprint.encode())
     if entry.owner != calendar_id or len(parts) > 1:
         parts.append(entry.owner)
+    if entry.expires_at:
+        parts.append(HOLD + format_instant(entry.expires_at))
     return "|".join(parts)
 
 
@@ -97,8 +108,9 @@ def entry_from_text(appointment_id: str, text: str, calendar_id: str) -> Entry:
     """``start/end`` alone is owned by the calendar (and every entry written before calendars had owners
     looks so)."""
     interval, *rest = text.split("|")
+    expires_at = parse_stored_instant(rest.pop()[1:]) if rest and rest[-1].startswith(HOLD) else None
     footprint = Interval.decode(rest[0]) if len(rest) == 2 else None
-    return Entry(appointment_id, Interval.decode(interval), rest[-1] if rest else calendar_id, footprint)
+    return Entry(appointment_id, Interval.decode(interval), rest[-1] if rest else calendar_id, footprint, expires_at)
 
 
 def bucket_from_item(item: dict) -> Bucket:
@@ -185,3 +197,20 @@ def series_from_item(item: dict) -> SeriesRecord:
     return SeriesRecord(values["userId"].removeprefix(f"{SERIES}#"), values["owner"], repeat,
                         tuple(values["occurrences"]), parse_stored_instant(values["createdAt"]),
                         values.get("requestHash"))
+
+
+# -- a user's holds (CalendarTable, sort key ``holds``): the holds not yet confirmed, released or expired ------
+
+HOLDS = "holds"
+# Attributes an appointment item has only sometimes: an update that leaves them out removes them.
+OPTIONAL_ATTRIBUTES = ("holdExpiresAt", "outcome")
+
+
+def holds_item(user_id: str, version: int, holds: dict[str, datetime]) -> dict:
+    return {"userId": user_id, "day": HOLDS, "version": version,
+            "holds": {appointment_id: format_instant(expires) for appointment_id, expires in holds.items()}}
+
+
+def holds_from_item(item: dict) -> tuple[dict[str, datetime], int]:
+    values = from_item(item)
+    return ({k: parse_stored_instant(v) for k, v in values.get("holds", {}).items()}, int(values["version"]))

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from appointments.appointment import IN_ORDER, Appointment
+from appointments.appointment import HELD, IN_ORDER, Appointment
 from appointments.availability import MAX_BUFFER, Availability, refusal
-from appointments.errors import Conflict, NoneAvailable, Unavailable, ValidationError
+from appointments.errors import Conflict, NoneAvailable, TooManyHolds, Unavailable, ValidationError
 from appointments.occupancy import CalendarConflict, Entry, Occupancy
 from appointments.representations import conflict_json
 from appointments.series import SeriesRecord
@@ -37,6 +37,7 @@ from appointments.times import Interval, format_instant
 DECISION_REACH = timedelta(days=1)
 ENTRY_REACH = timedelta(minutes=MAX_BUFFER)  # how far an entry's footprint may reach past its appointment
 TRANSACTION_ACTIONS = 100  # DynamoDB's limit of actions per TransactWriteItems
+MAX_HOLDS = 5  # unexpired holds a user may have at once
 NOTHING = Occupancy()
 
 
@@ -71,12 +72,15 @@ class Snapshot:
     rule_versions: dict[str, int] = field(default_factory=dict)
     appointment: Appointment | None = None
     series: SeriesRecord | None = None  # the series asked for with them (an idempotent replay)
+    holds: dict[str, datetime] = field(default_factory=dict)  # the user's holds, by appointment, with expiry
+    holds_version: int = 0
 
-    def occupancy(self) -> dict[str, Occupancy]:
+    def occupancy(self, now: datetime | None = None) -> dict[str, Occupancy]:
+        """What occupies each calendar read, at ``now``: holds that have expired occupy nothing."""
         entries: dict[str, list[Entry]] = {}
         for bucket in self.buckets.values():
             entries.setdefault(bucket.calendar_id, []).extend(bucket.entries.values())
-        return {calendar_id: Occupancy(found) for calendar_id, found in entries.items()}
+        return {calendar_id: Occupancy(found, now) for calendar_id, found in entries.items()}
 
 
 # -- 1. what a change reads -----------------------------------------------------------------------------------
@@ -86,6 +90,7 @@ class Plan:
     checked: tuple[str, ...]  # the calendars the change is decided on, in the appointment's calendar order
     days: Mapping[str, frozenset[str]]  # the buckets it reads: calendar -> UTC days
     members: tuple[str, ...] = ()  # a pool's members, one of which is chosen (or kept) as ``assigned``
+    holds_of: str | None = None  # the user whose holds the change counts (a hold made, confirmed or released)
 
     @property
     def rules_of(self) -> tuple[str, ...]:
@@ -97,11 +102,14 @@ def plan(before: Appointment | None, after: Appointment) -> Plan:
     """A booking is decided on every calendar it occupies; a move likewise; a change of participants on
     the calendars it adds; an edit of details, reminders or time zone, and a cancel, on none. The
     calendars an appointment leaves (all of them on a move or a cancel) are read only to take its entry
-    out of them. A pool's member is decided among all its members, on a booking and on a move."""
-    pool = after.any_of if after.is_scheduled and (before is None or after.interval != before.interval) else ()
+    out of them. A pool's member is decided among all its members, on a booking and on a move. A hold
+    confirmed stays where it is, and its entries are read to be written again without their expiry."""
+    pool = after.any_of if after.occupies and (before is None or after.interval != before.interval) else ()
+    held = HELD in (after.status, before.status if before else None)
+    holds_of = after.user_id if held and (before is None or before.status != after.status) else None
     if before is None:
         checked, leaving = tuple(c for c in after.calendars if c != after.assigned), ()
-    elif not after.is_scheduled:
+    elif not after.occupies or before.entry.expires_at != after.entry.expires_at:
         checked, leaving = (), before.calendars
     elif after.interval != before.interval:
         checked, leaving = tuple(c for c in after.calendars if c != after.assigned), before.calendars
@@ -113,7 +121,7 @@ def plan(before: Appointment | None, after: Appointment) -> Plan:
         days.setdefault(calendar_id, set()).update(days_touched(widened(before.interval, ENTRY_REACH)))
     for calendar_id in (*checked, *pool):
         days.setdefault(calendar_id, set()).update(days_touched(widened(after.interval, DECISION_REACH)))
-    return Plan(checked, {c: frozenset(d) for c, d in days.items()}, pool)
+    return Plan(checked, {c: frozenset(d) for c, d in days.items()}, pool, holds_of)
 
 
 def search_days(window: Interval, duration: timedelta) -> list[str]:
@@ -181,7 +189,9 @@ def settle(before: Appointment | None, after: Appointment, plan: Plan, snapshot:
            now: datetime) -> tuple[Appointment, Decision]:
     """Decide a change on what was read: raise its refusal, or return the appointment as it commits (with a
     pool's member chosen) and the decision it rests on."""
-    occupancy = snapshot.occupancy()
+    if plan.holds_of and before is None and len(unexpired(snapshot.holds, now)) >= MAX_HOLDS:
+        raise TooManyHolds()
+    occupancy = snapshot.occupancy(now)
     decided = decide(after, plan.checked, occupancy, snapshot.rules, now)
     refused(decided, after, snapshot.rules)
     if not plan.members:
@@ -191,6 +201,20 @@ def settle(before: Appointment | None, after: Appointment, plan: Plan, snapshot:
         raise NoneAvailable(reasons)
     return replace(after, assigned=member), Decision(None, [], {**decided.footprints, **member_decision.footprints},
                                                      {**decided.counted, **member_decision.counted})
+
+
+def unexpired(holds: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
+    return {appointment_id: expires for appointment_id, expires in holds.items() if expires > now}
+
+
+def holds_after(before: Appointment | None, after: Appointment, snapshot: Snapshot, now: datetime) -> dict:
+    """The user's holds once the change commits: a hold made is added, one confirmed or released goes, and
+    those that have expired are dropped."""
+    holds = unexpired(snapshot.holds, now)
+    holds.pop(after.appointment_id, None)
+    if after.status == HELD:
+        holds[after.appointment_id] = after.hold_expires_at
+    return holds
 
 
 def qualifying(appointment: Appointment, members: Iterable[str], occupancy: Mapping[str, Occupancy],
@@ -296,6 +320,8 @@ class Commit:
     buckets: tuple[tuple[Bucket, dict[str, Entry] | None], ...]
     rules: Mapping[str, int]
     series: SeriesRecord | None = None  # a new series' record
+    holds: tuple[str, int, dict[str, datetime]] | None = None  # (user, version read, holds afterwards)
+    at: datetime | None = None  # when it was decided: a hold it confirms must still be unexpired then
 
     @property
     def appointment(self) -> Appointment:
@@ -303,12 +329,16 @@ class Commit:
 
     @property
     def actions(self) -> int:
-        return len(self.appointments) + len(self.buckets) + len(self.rules) + (self.series is not None)
+        return (len(self.appointments) + len(self.buckets) + len(self.rules) + (self.series is not None)
+                + (self.holds is not None))
 
 
-def outcome(after: Appointment, before: Appointment | None, decision: Decision, snapshot: Snapshot) -> Commit:
-    """The commit of one decided change (``commit_of``), within one transaction's actions."""
-    commit = commit_of([(after, before, decision)], snapshot)
+def outcome(after: Appointment, before: Appointment | None, decision: Decision, snapshot: Snapshot,
+            now: datetime | None = None, holds_of: str | None = None) -> Commit:
+    """The commit of one decided change (``commit_of``), within one transaction's actions; with
+    ``holds_of``, the user's holds are counted in it too."""
+    holds = (holds_of, snapshot.holds_version, holds_after(before, after, snapshot, now)) if holds_of else None
+    commit = commit_of([(after, before, decision)], snapshot, now=now, holds=holds)
     if commit.actions > TRANSACTION_ACTIONS:
         raise ValidationError(f"This change touches {commit.actions - 1} calendar days at once, more than one "
                               "transaction holds; move the appointment in smaller steps, or cancel it and book "
@@ -316,10 +346,12 @@ def outcome(after: Appointment, before: Appointment | None, decision: Decision, 
     return commit
 
 
-def commit_of(changes: Iterable[Change], snapshot: Snapshot, series: SeriesRecord | None = None) -> Commit:
+def commit_of(changes: Iterable[Change], snapshot: Snapshot, series: SeriesRecord | None = None,
+              now: datetime | None = None, holds: tuple | None = None) -> Commit:
     """The commit of decided changes: every bucket read that a decision rests on or that holds a changed
     appointment's entry. In each calendar an appointment occupies afterwards, its entry is in the
-    buckets of the days its footprint there touches, and in no other."""
+    buckets of the days its footprint there touches, and in no other; an entry that stays where it was
+    keeps its footprint. A bucket written drops the entries of holds that have expired by ``now``."""
     changes = list(changes)
     changed = {after.appointment_id for after, _, _ in changes}
     rests_on = set().union(*(decision.rests_on for _, _, decision in changes))
@@ -329,11 +361,16 @@ def commit_of(changes: Iterable[Change], snapshot: Snapshot, series: SeriesRecor
         bucket = snapshot.buckets[key]
         entries = {k: v for k, v in bucket.entries.items() if k not in changed}
         for after, _, decision in changes:
-            if after.is_scheduled and bucket.calendar_id in after.calendars:
-                entry = replace(after.entry, footprint=decision.footprints.get(bucket.calendar_id))
+            if after.occupies and bucket.calendar_id in after.calendars:
+                kept = bucket.entries.get(after.appointment_id)
+                footprint = decision.footprints.get(bucket.calendar_id) or (
+                    kept.footprint if kept and kept.interval == after.interval else None)
+                entry = replace(after.entry, footprint=footprint)
                 if bucket.day in days_touched(entry.blocks):
                     entries[after.appointment_id] = entry
+        if entries != bucket.entries:  # rewritten anyway: holds that have expired go
+            entries = {k: v for k, v in entries.items() if not v.expired(now)}
         buckets.append((bucket, entries if entries != bucket.entries else None))
     decided = set().union(*(decision.footprints for _, _, decision in changes))
     rules = {c: v for c, v in snapshot.rule_versions.items() if c in decided}  # what they were decided on
-    return Commit(tuple((after, before) for after, before, _ in changes), tuple(buckets), rules, series)
+    return Commit(tuple((after, before) for after, before, _ in changes), tuple(buckets), rules, series, holds, now)

@@ -110,3 +110,20 @@ class SeriesUnavailable(AppointmentError):
         numbers = ", ".join(str(o["occurrence"]) for o in occurrences)
         super().__init__(f"Occurrences {numbers} cannot be booked, so nothing was; skip their dates (repeat.skip) "
                          "or pick another time, and try again.", occurrences=occurrences)
+
+
+class HoldExpired(AppointmentError):
+    status, code = 409, "HoldExpired"
+    default_message = "The hold expired before it was confirmed, and the time is free again; book it again."
+
+
+class TooManyHolds(AppointmentError):
+    status, code = 409, "TooManyHolds"
+    default_message = ("You have 5 holds that have not expired; confirm or release one (DELETE it) before holding "
+                       "another time.")
+
+
+class OutcomeNotRecordable(AppointmentError):
+    """An outcome is recorded once an appointment has started, and only on a scheduled one."""
+
+    status, code = 409, "OutcomeNotRecordable"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from appointments.appointment import Appointment
+from appointments.appointment import HELD, SCHEDULED, Appointment
 from appointments.codecs import appointment_images
 from appointments.representations import appointment_json
 
@@ -21,6 +21,7 @@ SOURCE = "appointments"
 # The detail types (API.md, "Appointment events"); apart from the appointment's status names.
 APPOINTMENT_BOOKED, APPOINTMENT_RESCHEDULED = "AppointmentBooked", "AppointmentRescheduled"
 APPOINTMENT_CHANGED, APPOINTMENT_CANCELLED = "AppointmentChanged", "AppointmentCancelled"
+APPOINTMENT_HELD, APPOINTMENT_OUTCOME_RECORDED = "AppointmentHeld", "AppointmentOutcomeRecorded"
 ENTRIES_PER_CALL = 10  # PutEvents' limit
 
 
@@ -47,15 +48,20 @@ class AppointmentEvent:
 
 def appointment_event(old: Appointment | None, new: Appointment | None) -> AppointmentEvent | None:
     """The event a stream record stands for; None when the record is no new version of an appointment
-    (the reminder ledger's own writes keep the version, and appointments are never removed)."""
+    (the reminder ledger's own writes keep the version, and appointments are never removed). A hold's
+    expiry writes nothing, so it publishes nothing."""
     if new is None:
         return None
     if old is None:
-        return AppointmentEvent(APPOINTMENT_BOOKED, new, None)
+        return AppointmentEvent(APPOINTMENT_HELD if new.status == HELD else APPOINTMENT_BOOKED, new, None)
     if new.version <= old.version:
         return None
-    if not new.is_scheduled:
+    if not new.occupies:
         return AppointmentEvent(APPOINTMENT_CANCELLED, new, old)
+    if (old.status, new.status) == (HELD, SCHEDULED):
+        return AppointmentEvent(APPOINTMENT_BOOKED, new, old)
+    if new.outcome != old.outcome:
+        return AppointmentEvent(APPOINTMENT_OUTCOME_RECORDED, new, old)
     if new.interval != old.interval:
         return AppointmentEvent(APPOINTMENT_RESCHEDULED, new, old)
     return AppointmentEvent(APPOINTMENT_CHANGED, new, old)

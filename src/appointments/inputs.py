@@ -15,7 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from appointments.appointment import CALENDAR_ID, CANCELLED, MAX_PARTICIPANTS, MAX_POOL, MIN_POOL, SCHEDULED
+from appointments.appointment import (
+    CALENDAR_ID,
+    CANCELLED,
+    EXPIRED,
+    HELD,
+    MAX_PARTICIPANTS,
+    MAX_POOL,
+    MIN_POOL,
+    SCHEDULED,
+    STATUSES,
+)
 from appointments.errors import ValidationError
 from appointments.times import Interval, parse_instant
 
@@ -117,8 +127,8 @@ def list_query(params: Mapping[str, str]) -> ListQuery:
     if since and until and until <= since:
         raise ValidationError("to must be after from.", "to")
     status = params.get("status")
-    if status not in (None, SCHEDULED, CANCELLED):
-        raise ValidationError(f"status must be {SCHEDULED} or {CANCELLED}.", "status")
+    if status not in (None, *STATUSES):
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}.", "status")
     return ListQuery(params.get("userId"), since, until, status,
                      int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE), params.get("nextToken"))
 
@@ -130,12 +140,22 @@ class AgendaQuery:
     window: Interval
     limit: int = DEFAULT_PAGE
     next_token: str | None = None
+    status: str | None = None  # scheduled or held; None: both
 
 
 def agenda_query(params: Mapping[str, str]) -> AgendaQuery:
-    window = window_query(params, ("from", "to", "limit", "nextToken"))
+    """An agenda lists what occupies the calendar, from its buckets: scheduled appointments and unexpired
+    holds. Cancelled and expired ones occupy nothing; they are in their user's list."""
+    window = window_query(params, ("from", "to", "limit", "nextToken", "status"))
+    status = params.get("status")
+    if status in (CANCELLED, EXPIRED):
+        raise ValidationError(f"An agenda lists what occupies the calendar ({SCHEDULED} and {HELD}); {status} "
+                              f"appointments are in their user's list: GET /appointments?userId=...&status={status}.",
+                              "status")
+    if status not in (None, SCHEDULED, HELD):
+        raise ValidationError(f"status must be {SCHEDULED} or {HELD}.", "status")
     return AgendaQuery(window, int_param(params.get("limit", str(DEFAULT_PAGE)), "limit", 1, MAX_PAGE),
-                       params.get("nextToken"))
+                       params.get("nextToken"), status)
 
 
 @dataclass(frozen=True)
@@ -221,12 +241,20 @@ def window_query(params: Mapping[str, str], allowed: tuple[str, ...] = ("from", 
 # -- versions and conditional requests (RFC 9110, 8.8.3 and 13.1) -----------------------------------
 
 JSON_REPRESENTATION, CALENDAR_REPRESENTATION = "", "ics"
+EXPIRED_STATE = "expired"  # a hold read after its expiry: the same version, shown differently
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*(?:,|$)')
-_VERSION_TAG = re.compile(r"([1-9][0-9]{0,8})(?:-(ics))?")
+_VERSION_TAG = re.compile(r"([1-9][0-9]{0,8})(?:-((?:expired-)?ics|expired))?")
+
+
+def representation_of(as_calendar: bool, expired: bool = False) -> str:
+    """JSON or iCalendar; of a hold read after its expiry, whose version shows ``expired`` instead of ``held``."""
+    return "-".join(part for part in (EXPIRED_STATE if expired else "",
+                                      CALENDAR_REPRESENTATION if as_calendar else "") if part)
 
 
 def entity_tag(version: int, representation: str = JSON_REPRESENTATION) -> str:
-    """The strong ETag of one version in one representation: ``"3"`` (JSON), ``"3-ics"`` (iCalendar)."""
+    """The strong ETag of one version in one representation: ``"3"`` (JSON), ``"3-ics"`` (iCalendar), and
+    ``"3-expired"`` or ``"3-expired-ics"`` for a hold of version 3 read after its expiry."""
     return f'"{version}-{representation}"' if representation else f'"{version}"'
 
 

@@ -10,7 +10,7 @@ import bisect
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from appointments.times import Interval
@@ -29,6 +29,10 @@ class Entry:
     interval: Interval
     owner: str = ""
     footprint: Interval | None = None
+    expires_at: datetime | None = None  # a hold's: from then on it occupies nothing
+
+    def expired(self, now: datetime | None) -> bool:
+        return self.expires_at is not None and now is not None and self.expires_at <= now
 
     @property
     def blocks(self) -> Interval:
@@ -51,8 +55,9 @@ class Occupancy:
     search starts one longest entry earlier instead, which is just as exact.
     """
 
-    def __init__(self, entries: Iterable[Entry] = ()):
-        unique = {entry.appointment_id: entry for entry in entries}
+    def __init__(self, entries: Iterable[Entry] = (), now: datetime | None = None):
+        """``now``: entries of holds that expired by then are left out (they occupy nothing any more)."""
+        unique = {entry.appointment_id: entry for entry in entries if not entry.expired(now)}
         self.entries = sorted(unique.values(), key=lambda e: (e.blocks.start, e.blocks.end, e.appointment_id))
         self._starts = [e.blocks.start for e in self.entries]
         ends = [e.blocks.end for e in self.entries]

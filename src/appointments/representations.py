@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from appointments.appointment import Appointment
+from appointments.appointment import EXPIRED, HELD, Appointment
 from appointments.availability import WEEKDAYS, Availability, Window
 from appointments.occupancy import CalendarConflict
 from appointments.times import Interval, format_instant
@@ -18,6 +18,9 @@ from appointments.times import Interval, format_instant
 def appointment_json(appointment: Appointment) -> dict:
     pool = {"anyOf": list(appointment.any_of), "assigned": appointment.assigned} if appointment.any_of else {}
     series = {"seriesId": appointment.series_id, "occurrence": appointment.occurrence} if appointment.series_id else {}
+    held = ({"holdExpiresAt": format_instant(appointment.hold_expires_at)}
+            if appointment.hold_expires_at and appointment.status in (HELD, EXPIRED) else {})
+    outcome = {"outcome": appointment.outcome} if appointment.outcome else {}
     return {
         "appointmentId": appointment.appointment_id,
         "userId": appointment.user_id,
@@ -33,6 +36,8 @@ def appointment_json(appointment: Appointment) -> dict:
         "version": appointment.version,
         **pool,
         **series,
+        **held,
+        **outcome,
     }
 
 

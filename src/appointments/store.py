@@ -16,13 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from appointments.appointment import Appointment
+from appointments.appointment import HELD, SCHEDULED, Appointment
 from appointments.codecs import (
+    HOLDS,
+    OPTIONAL_ATTRIBUTES,
     SERIES,
     appointment_from_item,
     appointment_item,
     bucket_entries,
     bucket_from_item,
+    holds_from_item,
+    holds_item,
     rules_from_item,
     series_from_item,
     series_item,
@@ -32,7 +36,7 @@ from appointments.decision import Bucket, Commit, Plan, Snapshot
 from appointments.errors import StaleRead, ValidationError
 from appointments.occupancy import Entry
 from appointments.retries import THROTTLED_REASONS, Backoff, Retry
-from appointments.times import UTC
+from appointments.times import UTC, format_instant
 
 RULES = "availability"  # the sort key of a calendar's availability item: never a date
 BUCKET_TTL = timedelta(days=40)  # past buckets only serve free/busy look-backs
@@ -92,6 +96,8 @@ class BookingStore:
         wanted = [*keys, *((calendar_id, RULES) for calendar_id in rules_of)]
         if series_id:
             wanted.append((f"{SERIES}#{series_id}", SERIES))
+        if plan.holds_of:
+            wanted.append((plan.holds_of, HOLDS))
         requests = [{self.tables.table: {"Keys": [to_item({"appointmentId": appointment_id})],
                                          "ConsistentRead": True}} if appointment_id else {}]
         for start in range(0, len(wanted), BATCH_GET_KEYS - 1):  # more than one call only past 99 keys
@@ -105,6 +111,8 @@ class BookingStore:
                     snapshot.appointment = appointment_from_item(item)
                 elif item["day"]["S"] == SERIES:
                     snapshot.series = series_from_item(item)
+                elif item["day"]["S"] == HOLDS:
+                    snapshot.holds, snapshot.holds_version = holds_from_item(item)
                 elif item["day"]["S"] == RULES:
                     snapshot.rules[item["userId"]["S"]] = rules_from_item(item)
                     snapshot.rule_versions[item["userId"]["S"]] = int(item["version"]["N"])
@@ -115,7 +123,9 @@ class BookingStore:
 
     def commit(self, commit: Commit) -> None:
         """Write what the decision said in one transaction, or raise StaleRead if anything read has changed."""
-        items = [self._appointment_write(new, previous) for new, previous in commit.appointments]
+        items = [self._appointment_write(new, previous, commit.at) for new, previous in commit.appointments]
+        if commit.holds is not None:
+            items.append(self._holds_write(*commit.holds))
         if commit.series is not None:
             items.append({"Put": {"TableName": self.tables.calendar, "Item": to_item(series_item(commit.series)),
                                   "ConditionExpression": "attribute_not_exists(userId)"}})
@@ -142,7 +152,13 @@ class BookingStore:
                                       "one item; book on another day.") from error
             raise  # anything else (a bad request) is a real failure
 
-    def _appointment_write(self, new: Appointment, previous: Appointment | None) -> dict:
+    def _holds_write(self, user_id: str, version: int, holds: dict) -> dict:
+        """The user's holds at the version read (absent: 0), one version on, kept when empty as buckets are."""
+        bucket = Bucket(user_id, HOLDS, version)
+        return {"Put": {"TableName": self.tables.calendar, "Item": to_item(holds_item(user_id, version + 1, holds)),
+                        **self._bucket_condition(bucket)}}
+
+    def _appointment_write(self, new: Appointment, previous: Appointment | None, at: datetime | None = None) -> dict:
         if previous is None:
             item = {"appointmentId": new.appointment_id, **appointment_item(new), "reminderClaims": {}}
             if new.request_hash:
@@ -152,14 +168,21 @@ class BookingStore:
         values = appointment_item(new)
         names = {f"#f{i}": name for i, name in enumerate(values)}
         assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+        removed = [name for name in OPTIONAL_ATTRIBUTES if name not in values]  # a hold's expiry, an outcome
+        names |= {f"#r{i}": name for i, name in enumerate(removed)}
+        condition, extra = "#version = :expected", {":expected": previous.version}
+        if previous.status == HELD and new.status == SCHEDULED:  # a confirmation: still held, and unexpired
+            condition += " AND #holdExpiresAt > :at"
+            names["#holdExpiresAt"] = "holdExpiresAt"
+            extra[":at"] = format_instant(at)
         return {"Update": {
             "TableName": self.tables.table,
             "Key": to_item({"appointmentId": new.appointment_id}),
-            "UpdateExpression": f"SET {assignments}",
-            "ConditionExpression": "#version = :expected",
+            "UpdateExpression": f"SET {assignments}" + (
+                f" REMOVE {', '.join(f'#r{i}' for i in range(len(removed)))}" if removed else ""),
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": {**names, "#version": "version"},
-            "ExpressionAttributeValues": to_item({**{f":f{i}": v for i, v in enumerate(values.values())},
-                                                  ":expected": previous.version}),
+            "ExpressionAttributeValues": to_item({**{f":f{i}": v for i, v in enumerate(values.values())}, **extra}),
         }}
 
     @staticmethod
