@@ -39,7 +39,7 @@ def race_env(tmp_path_factory):
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": server.url,
                        "TABLE_NAME": table_name("AppointmentsTable"),
-                       "CALENDAR_TABLE_NAME": table_name("CalendarTable"), "STACK_ID": "race"})
+                       "CALENDAR_TABLE_NAME": table_name("CalendarTable"), "SIGNING_KEY_ARN": "race"})
     os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.pop("AWS_PROFILE", None)
     # The real template, deployed by the real deploy code, provides the tables.
