@@ -41,7 +41,7 @@ def handler(event: dict, context) -> dict:
     if notice is None:
         logger.info("event sends nothing", detail_type=event.get("detail-type"))
         return {"sent": 0}
-    logger.append_keys(appointment_id=notice.appointment.appointment_id, kind=notice.kind, key=notice.key)
+    logger.append_keys(appointment_id=notice.appointment.appointment_id)
     try:
         deliveries = notifications().send(notice.kind, notice.appointment, notice.key, previous=notice.previous,
                                           recipients=list(notice.recipients))
