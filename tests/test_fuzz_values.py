@@ -20,7 +20,9 @@ import conflict_detector
 from conftest import NOW, Api, Clock, module_moto_store
 
 ERROR_CODES = {400: {"ValidationError"}, 403: {"Forbidden"}, 404: {"NotFound"},
-               409: {"Conflict", "AppointmentCancelled"}, 422: {"IdempotencyKeyReused"}}
+               409: {"Conflict", "Unavailable", "AppointmentCancelled"}, 422: {"IdempotencyKeyReused"}}
+# The members of an error body (API.md, "Errors"): Unavailable names the calendar and the reason.
+ERROR_FIELDS = {"error", "message", "requestId", "field", "conflicts", "calendarId", "reason"}
 
 NASTY = ["Europe", "America", "Etc", "localtime", "posix/Europe/Berlin", "right/UTC", "Europe/../UTC", "UTC",
          "Europe/Berlin", "\u00b2", "\u0661\u0660", "\uff15", "5", "0", "-1", "1e3", "", " ", "\x00", "%00",
@@ -119,7 +121,7 @@ def checked(response):
     """Every answer: below 500, and an error body in the API.md form."""
     assert response.status < 500, response.body
     if response.status >= 400:
-        assert set(response.body) <= {"error", "message", "requestId", "field", "conflicts"}, response.body
+        assert set(response.body) <= ERROR_FIELDS, response.body
         assert response.body["error"] in ERROR_CODES[response.status], response.body
         assert isinstance(response.body["message"], str)
         assert response.body["message"]
