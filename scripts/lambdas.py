@@ -1,4 +1,4 @@
-"""The four functions as one system on one machine: wire them, and call the API one.
+"""The five functions as one system on one machine: wire them, and call the API one.
 
 ``wire`` hands every handler module its dependencies, built by ``appointments.wiring`` from the
 given clients, settings and clock. ``api_event`` and ``invoke_api`` build the proxy event API
@@ -15,14 +15,30 @@ from dataclasses import dataclass
 
 from appointments.bookings import Bookings
 from appointments.events import EventPublishing
+from appointments.notifications import Notifications
 from appointments.reminders import Reminders, ReminderScheduling
-from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings, SenderSettings
+from appointments.settings import (
+    ApiSettings,
+    NotifierSettings,
+    PublisherSettings,
+    SchedulerSettings,
+    SenderSettings,
+)
 from appointments.times import utc_now
-from appointments.wiring import Clock, Services, build_publishing, build_scheduling, build_services
+from appointments.wiring import (
+    Clock,
+    Services,
+    build_delivery,
+    build_notifications,
+    build_publishing,
+    build_scheduling,
+    build_services,
+)
 from proxy_events import LambdaContext, Route, find_route, proxy_event, routes_from_template
 
 FUNCTION_SETTINGS = {"ConflictDetector": ApiSettings, "ReminderScheduler": SchedulerSettings,
-                     "ReminderSender": SenderSettings, "EventPublisher": PublisherSettings}
+                     "ReminderSender": SenderSettings, "EventPublisher": PublisherSettings,
+                     "Notifier": NotifierSettings}
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class StackSettings:
     scheduling: SchedulerSettings
     sending: SenderSettings
     publishing: PublisherSettings
+    notifying: NotifierSettings
 
     @classmethod
     def from_environments(cls, environments: Mapping[str, Mapping[str, str]]) -> StackSettings:
@@ -43,31 +60,39 @@ class Wired:
     services: Services
     scheduling: ReminderScheduling
     publishing: EventPublishing
+    delivery: Reminders
+    notifications: Notifications
 
     @property
     def bookings(self) -> Bookings:
         return self.services.bookings
 
-    @property
-    def delivery(self) -> Reminders:
-        return self.scheduling.delivery
 
+def wire(settings: StackSettings, *, dynamodb, scheduler, sns, events, ses=None, secrets=None,
+         clock: Clock = utc_now, sleep: Callable[[float], None] = time.sleep) -> Wired:
+    """Hand all five handler modules their dependencies, each built as its function builds it from its own
+    settings. ``ses`` (SES v2) and ``secrets`` (Secrets Manager) default to clients made from the environment."""
+    import boto3
 
-def wire(settings: StackSettings, *, dynamodb, scheduler, sns, events, clock: Clock = utc_now,
-         sleep: Callable[[float], None] = time.sleep) -> Wired:
-    """Hand all four handler modules their dependencies; the sender and the consumer share one delivery."""
     import conflict_detector
     import event_publisher
+    import notifier
     import reminder_scheduler
     import reminder_sender
+    from appointments.signing_key import SigningKey
 
-    wired = Wired(build_services(dynamodb, settings.api, clock=clock, sleep=sleep),
-                  build_scheduling(scheduler, dynamodb, sns, settings.scheduling, clock=clock),
-                  build_publishing(events, settings.publishing))
+    ses = ses or boto3.client("sesv2")
+    signing_key = SigningKey(secrets or (lambda: boto3.client("secretsmanager")), settings.api.signing_key_arn)
+    wired = Wired(build_services(dynamodb, settings.api, signing_key=signing_key, clock=clock, sleep=sleep),
+                  build_scheduling(scheduler, dynamodb, sns, ses, settings.scheduling, clock=clock),
+                  build_publishing(events, settings.publishing),
+                  build_delivery(dynamodb, sns, ses, settings.sending, clock=clock),
+                  build_notifications(dynamodb, ses, sns, settings.notifying, clock=clock))
     conflict_detector.use(wired.services, settings.api.origins)
     reminder_scheduler.use(wired.scheduling)
     reminder_sender.use(wired.delivery)
     event_publisher.use(wired.publishing)
+    notifier.use(wired.notifications)
     return wired
 
 

@@ -3,7 +3,8 @@
 Used by the local stack (``make run``), the benchmark and the tests, so all exercise the same rules:
 
 * ``deploy_into_moto`` deploys template.json with the real deploy code, creates what moto's
-  CloudFormation skips, and returns each function's environment as the stack configured it.
+  CloudFormation skips (the schedule group, the signing key, the SES configuration set and sender
+  identity), and returns each function's environment as the stack configured it.
 
 * ``StreamPump`` reads the table stream with ``get_records`` and hands batches, in Lambda's event
   format, to the consumer. It describes the stream on every poll and follows new shards (a child
@@ -11,6 +12,8 @@ Used by the local stack (``make run``), the benchmark and the tests, so all exer
   retried from that record on, as an event source mapping with partial batch responses does; a
   record that still fails after ``max_retries`` goes alone to ``on_failure`` (bisecting isolates it
   the same way on AWS), and the records after it go on.
+* ``QueuedInvocations`` invokes a function that an EventBridge rule targets (the notifier) with the events
+  the moto layer queued for it, retrying a failed one as Lambda's asynchronous invocation does.
 * ``ScheduleFirer`` finds schedules in a group whose ``at()`` time has come, invokes the target with
   the schedule's Input, and deletes the schedule when ``ActionAfterCompletion`` is DELETE. A failed
   invocation stays and is retried on the next call, up to the schedule's retry policy. It keeps the
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
@@ -138,7 +142,10 @@ class StreamPump:
         return first
 
 
-FUNCTIONS = ("ConflictDetector", "ReminderSender", "ReminderScheduler", "EventPublisher")
+FUNCTIONS = ("ConflictDetector", "ReminderSender", "ReminderScheduler", "EventPublisher", "Notifier")
+# What a local stack is deployed with, unless the caller says otherwise: e-mail on, from an address moto's
+# SES is told is verified.
+LOCAL_PARAMETERS = {"SenderEmail": "appointments@example.com", "BusinessName": "Example Clinic"}
 
 
 def deploy_into_moto(env: str, stack_name: str, parameters: dict[str, str] | None = None,
@@ -149,18 +156,103 @@ def deploy_into_moto(env: str, stack_name: str, parameters: dict[str, str] | Non
 
     import deploy
 
-    config = deploy.Config(env=env, stack_name=stack_name, parameters=dict(parameters or {}), poll_seconds=0.1)
+    parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+    config = deploy.Config(env=env, stack_name=stack_name, parameters=parameters, poll_seconds=0.1)
     outputs = deploy.Deployer(config, out=lambda line: None).deploy()
     scheduler = boto3.client("scheduler")
     group = outputs["ReminderScheduleGroupName"]
     if group not in [g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]]:
         scheduler.create_schedule_group(Name=group)  # moto's CloudFormation skips AWS::Scheduler::ScheduleGroup
+    created = create_what_moto_skips(env, parameters)
+    lambdas = boto3.client("lambda")
     environments = {}
     for name in FUNCTIONS:
         function = f"{name}-{env}"
-        variables = boto3.client("lambda").get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        variables = lambdas.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        missing = {variable: created[ref] for variable, ref in template_refs(name).items()
+                   if ref in created and not variables.get(variable)}
+        if missing:  # as CloudFormation would have set them, had moto created the resources
+            variables = {**variables, **missing}
+            lambdas.update_function_configuration(FunctionName=function, Environment={"Variables": variables})
         environments[name] = {**variables, "FUNCTION_NAME": function}
     return outputs, environments
+
+
+def template_refs(function: str) -> dict[str, str]:
+    """The environment variables of a function in template.json that are a Ref to a resource: variable -> ID."""
+    template = json.loads((Path(__file__).resolve().parent.parent / "template.json").read_text())
+    variables = template["Resources"][f"{function}Function"]["Properties"]["Environment"]["Variables"]
+    return {name: value["Ref"] for name, value in variables.items() if isinstance(value, dict) and "Ref" in value}
+
+
+def create_what_moto_skips(env: str, parameters: dict[str, str]) -> dict[str, str]:
+    """What moto's CloudFormation does not create (a Ref to it is empty there), created as the template says:
+    the signing key (a generated secret), the SES configuration set and the sender identity, which moto's SES
+    then treats as verified. Returns what a Ref to each gives: logical ID -> ARN or name."""
+    import secrets
+
+    import boto3
+
+    template = json.loads((Path(__file__).resolve().parent.parent / "template.json").read_text())
+    resources = template["Resources"]
+    made = {}
+    manager = boto3.client("secretsmanager")
+    name = f"SigningKey-{env}"
+    try:
+        made["SigningKey"] = manager.describe_secret(SecretId=name)["ARN"]
+    except manager.exceptions.ResourceNotFoundException:
+        made["SigningKey"] = manager.create_secret(Name=name, SecretString=secrets.token_urlsafe(48))["ARN"]
+    ses = boto3.client("sesv2")
+    configuration = resources["EmailConfigurationSet"]["Properties"]
+    set_name = configuration["Name"]["Fn::Sub"].replace("${EnvironmentSuffix}", env)
+    if set_name not in ses.list_configuration_sets().get("ConfigurationSets", []):
+        ses.create_configuration_set(ConfigurationSetName=set_name,
+                                     SuppressionOptions=configuration["SuppressionOptions"])
+    made["EmailConfigurationSet"] = set_name
+    sender = parameters.get("SenderEmail", "")
+    if sender:
+        identities = [i["IdentityName"] for i in ses.list_email_identities().get("EmailIdentities", [])]
+        if sender not in identities:
+            ses.create_email_identity(EmailIdentity=sender, ConfigurationSetName=set_name)
+        made["SenderIdentity"] = sender
+    return made
+
+
+LAMBDA_TARGET_QUEUE = "lambda-target-{function}"  # where the moto layer puts a rule's events for a function
+LAMBDA_ASYNC_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first attempt and 2 retries
+
+
+def lambda_target_queue(sqs, function_name: str, dead_letter_arn: str, retry_after: int = 2) -> str:
+    """The queue the moto layer hands a function's rule events to (``motoserver.lambda_targets_queued``), made
+    to retry as Lambda's asynchronous invocation does: an event whose handling fails is received again after
+    ``retry_after`` seconds, and after the last attempt goes to the function's dead-letter queue."""
+    redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(LAMBDA_ASYNC_ATTEMPTS)}
+    return sqs.create_queue(QueueName=LAMBDA_TARGET_QUEUE.format(function=function_name),
+                            Attributes={"VisibilityTimeout": str(retry_after),
+                                        "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
+
+
+@dataclass
+class QueuedInvocations:
+    """Invokes a rule's Lambda target with the events queued for it (``lambda_target_queue``): an event is
+    deleted once the handler returns; one it raises on stays, and is retried, then dead-lettered by SQS."""
+
+    sqs: object  # a boto3 sqs client
+    queue_url: str
+
+    def deliver(self, handler: Callable[[dict, object], object], context: object = None) -> int:
+        """Hand each queued event to ``handler``; return how many it handled."""
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                            WaitTimeSeconds=0).get("Messages", [])
+        handled = 0
+        for message in messages:
+            try:
+                handler(json.loads(message["Body"]), context)
+            except Exception:  # noqa: S112 (Lambda would retry it: so does SQS, after the visibility timeout)
+                continue
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            handled += 1
+        return handled
 
 
 AT = re.compile(r"at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)")

@@ -1,6 +1,6 @@
 """A moto server on loopback, made faithful enough for concurrency (DESIGN.md, "Local emulation").
 
-Five patches, applied in the process that runs moto:
+Seven patches, applied in the process that runs moto:
 
 * DynamoDB requests are serialised by one lock, as DynamoDB serialises writes per item. Without it
   moto lets two correct conditional writes both win. An optional latency is slept *before* the lock
@@ -18,10 +18,16 @@ Five patches, applied in the process that runs moto:
 * moto's CloudFormation refuses an ``AWS::ApiGateway::Method`` whose integration has no ``Uri`` and
   ``IntegrationHttpMethod``, which a MOCK integration (a CORS preflight) needs neither of on AWS; they
   are defaulted, and the template stays as AWS reads it (``mock_methods_without_a_target``).
+* An EventBridge rule's Lambda targets are handed their events through SQS (``lambda_targets_queued``):
+  moto cannot invoke a function and raises NotImplementedError for the whole ``PutEvents`` instead. Each
+  matched event goes to the queue ``lambda-target-<function name>``, when it exists, for whoever runs the
+  function (the local stack's stream process); the rule's other targets are served by moto as before.
+* What moto's SES and SNS send to people can be appended to an outbox (``--outbox FILE``, one JSON line per
+  e-mail or SMS), so that ``make run`` prints each one as it is sent and tests against the server read them.
 
-Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE] [--ignore-sigint]``;
-it prints ``READY <url>`` once it serves and stops on SIGTERM or SIGINT (SIGTERM only with
-``--ignore-sigint``). ``--journal`` appends each DynamoDB write that succeeded, in lock order, so a
+Run as ``python scripts/motoserver.py --port 5000 [--latency-ms 50] [--journal FILE] [--outbox FILE]
+[--ignore-sigint]``; it prints ``READY <url>`` once it serves and stops on SIGTERM or SIGINT (SIGTERM only
+with ``--ignore-sigint``). ``--journal`` appends each DynamoDB write that succeeded, in lock order, so a
 race test can tell what committed before what.
 """
 
@@ -157,6 +163,71 @@ def expiring_iterators(init, get_records, lifetime: float = ITERATOR_LIFETIME, c
     return init_stamped, get_records_unexpired
 
 
+def lambda_targets_queued(send_to_targets):
+    """A wrapper of moto's ``Rule.send_to_targets`` that serves a rule's Lambda targets itself: a matched event
+    is sent, as a Lambda target would receive it, to the queue named after the function, if there is one."""
+    from moto.events.models import parse_arn
+
+    from local_aws import LAMBDA_TARGET_QUEUE
+
+    def send(self, original_event, transform_input=True):  # type: ignore[no-untyped-def]
+        functions = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        if not functions:
+            return send_to_targets(self, original_event, transform_input)
+        every = self.targets
+        self.targets = [t for t in every if t not in functions]
+        try:
+            send_to_targets(self, original_event, transform_input)
+        finally:
+            self.targets = every
+        if not self.event_pattern.matches_event(original_event):
+            return None
+        from moto.sqs import sqs_backends
+
+        queues = sqs_backends[self.account_id][self.region_name]
+        for target in functions:
+            name = LAMBDA_TARGET_QUEUE.format(function=parse_arn(target["Arn"]).resource_id.split(":")[0])
+            if name in queues.queues:
+                self._send_to_sqs_queue(name, copy.deepcopy(original_event))
+        return None
+
+    return send
+
+
+def outbox_writer(path: str):
+    """The hooks that append each e-mail (SES v2 SendEmail, simple content) and SMS (SNS Publish to a phone
+    number) moto accepted to ``path``: recipient, subject and text, one JSON object a line."""
+    lock = threading.Lock()
+
+    def write(entry: dict) -> None:
+        with lock, open(path, "a") as out:
+            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def send_email(original):
+        def sent(self):  # type: ignore[no-untyped-def]
+            result = original(self)
+            params = json.loads(self.body)
+            simple = params.get("Content", {}).get("Simple", {})
+            write({"channel": "email", "from": params.get("FromEmailAddress"),
+                   "to": params.get("Destination", {}).get("ToAddresses", []),
+                   "subject": simple.get("Subject", {}).get("Data"),
+                   "text": simple.get("Body", {}).get("Text", {}).get("Data"),
+                   "headers": {h["Name"]: h["Value"] for h in simple.get("Headers", [])},
+                   "configurationSet": params.get("ConfigurationSetName")})
+            return result
+        return sent
+
+    def publish(original):
+        def published(self, message, arn, phone_number=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+            result = original(self, message, arn, phone_number, *args, **kwargs)
+            if phone_number:
+                write({"channel": "sms", "to": phone_number, "text": message})
+            return result
+        return published
+
+    return send_email, publish
+
+
 _patched = False
 
 
@@ -172,8 +243,8 @@ def mock_methods_without_a_target(create):
     return classmethod(create_from_cloudformation_json)
 
 
-def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None:
-    """Apply the five patches, once per process (a second lock around the first would deadlock)."""
+def patch_moto(latency_seconds: float = 0.0, journal: str | None = None, outbox: str | None = None) -> None:
+    """Apply the seven patches, once per process (a second lock around the first would deadlock)."""
     global _patched
     if _patched:
         return
@@ -183,6 +254,7 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+    from moto.events.models import Rule
 
     original_call_action = DynamoHandler.call_action
 
@@ -206,16 +278,24 @@ def patch_moto(latency_seconds: float = 0.0, journal: str | None = None) -> None
     DynamoDBBackend.transact_write_items = in_place_transactions(DynamoDBBackend.transact_write_items)
     ShardIterator.__init__, DynamoDBStreamsBackend.get_records = expiring_iterators(
         ShardIterator.__init__, DynamoDBStreamsBackend.get_records)
+    Rule.send_to_targets = lambda_targets_queued(Rule.send_to_targets)
+    if outbox:
+        from moto.sesv2.responses import SESV2Response
+        from moto.sns.models import SNSBackend
+
+        send_email, publish = outbox_writer(outbox)
+        SESV2Response.send_email = send_email(SESV2Response.send_email)
+        SNSBackend.publish = publish(SNSBackend.publish)
     # Resources moto's CloudFormation skips are expected (DESIGN.md); local mode creates what matters.
     warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
     logging.getLogger("moto").setLevel(logging.ERROR)
 
 
 def serve(host: str, port: int, latency_seconds: float, journal: str | None = None,
-          ignore_sigint: bool = False) -> None:
+          ignore_sigint: bool = False, outbox: str | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
-    patch_moto(latency_seconds, journal)
+    patch_moto(latency_seconds, journal, outbox)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     # ThreadedMotoServer binds in its own thread and would hang on a taken port: check first.
     try:
@@ -242,11 +322,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0,
                         help="simulated network latency slept before each DynamoDB request")
     parser.add_argument("--journal", help="append every DynamoDB write that succeeded, in the order it took effect")
+    parser.add_argument("--outbox", help="append every e-mail and SMS sent through moto's SES and SNS, a line each")
     parser.add_argument("--ignore-sigint", action="store_true",
                         help="stop on SIGTERM only: a parent that stops its other children first (make run; a "
                              "terminal's Ctrl-C reaches the whole process group) stops the server last")
     args = parser.parse_args()
-    serve(args.host, args.port, args.latency_ms / 1000, args.journal, args.ignore_sigint)
+    serve(args.host, args.port, args.latency_ms / 1000, args.journal, args.ignore_sigint, args.outbox)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@
    becomes a REST proxy event for the real handler. WORKERS processes each serve one request at a
    time, as Lambda instances do. Unknown routes get API Gateway's 403 answer; a crashed handler 502.
 4. One stream process that pumps the table stream into both of its consumers (reminder scheduling
-   and event publishing, each with its own position, retries and dead-letter queue) and fires due
-   schedules into reminder_sender, with the environment each function has in the deployed stack.
+   and event publishing, each with its own position, retries and dead-letter queue), fires due
+   schedules into reminder_sender, and invokes the notifier with the events the notification rule
+   matched (queued by the moto layer, retried and dead-lettered as Lambda's asynchronous invocation
+   does), with the environment each function has in the deployed stack.
 5. An SQS inbox subscribed to the notification topic, and one that a rule on the event bus feeds;
-   each reminder and each appointment event is printed as it arrives.
+   each reminder and each appointment event is printed as it arrives. Every e-mail and SMS that moto's
+   SES and SNS accept is printed too (recipient, subject, first lines), from the moto layer's outbox.
 
 Every child is supervised: a function instance or the stream process that dies is started again
 (Lambda starts a new instance too; the stream consumer and the sender are idempotent, so replayed
@@ -30,10 +33,12 @@ import json
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -45,7 +50,14 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "src")]
 
 from gateway import serve, wsgi_app  # noqa: E402
-from local_aws import ScheduleFirer, StreamPump, deploy_into_moto  # noqa: E402
+from local_aws import (  # noqa: E402
+    LOCAL_PARAMETERS,
+    QueuedInvocations,
+    ScheduleFirer,
+    StreamPump,
+    deploy_into_moto,
+    lambda_target_queue,
+)
 from local_env import use_fake_aws  # noqa: E402
 from proxy_events import LambdaContext, routes_from_template  # noqa: E402
 
@@ -105,8 +117,10 @@ def _api_instance(connection, environment: dict) -> None:
         connection.send(result)
 
 
-def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq: str, tick: float) -> None:
-    """The two stream-to-consumer mappings, and Scheduler for the reminder sender.
+def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq: str, tick: float,
+                     notifier_queue: str) -> None:
+    """The two stream-to-consumer mappings, Scheduler for the reminder sender, and the notification rule's
+    asynchronous invocations of the notifier.
 
     It stops on SIGTERM. Nothing is shared with the parent but the process itself, so a parent can
     always stop it, even after it was killed mid-tick.
@@ -117,9 +131,10 @@ def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq
     import boto3
 
     scheduler_env, sender_env = environments["ReminderScheduler"], environments["ReminderSender"]
-    publisher_env = environments["EventPublisher"]
-    os.environ.update({**scheduler_env, **sender_env, **publisher_env})
+    publisher_env, notifier_env = environments["EventPublisher"], environments["Notifier"]
+    os.environ.update({**scheduler_env, **sender_env, **publisher_env, **notifier_env})
     import event_publisher
+    import notifier
     import reminder_scheduler
     import reminder_sender
 
@@ -146,11 +161,13 @@ def _stream_instance(environments: dict[str, dict], reminder_dlq: str, event_dlq
     firer = ScheduleFirer(boto3.client("scheduler"), scheduler_env["SCHEDULE_GROUP"], invoke,
                           on_failure=lambda schedule, payload: sqs.send_message(
                               QueueUrl=reminder_dlq, MessageBody=json.dumps(payload)))
+    notices = QueuedInvocations(sqs, notifier_queue)
     steps = {"reminder stream pump": lambda: reminders.deliver(reminder_scheduler.handler,
                                                                LambdaContext(scheduler_env["FUNCTION_NAME"], 60)),
              "event stream pump": lambda: events.deliver(event_publisher.handler,
                                                          LambdaContext(publisher_env["FUNCTION_NAME"], 60)),
-             "schedule firer": lambda: firer.fire_due(datetime.now(UTC))}
+             "schedule firer": lambda: firer.fire_due(datetime.now(UTC)),
+             "notifier": lambda: notices.deliver(notifier.handler, LambdaContext(notifier_env["FUNCTION_NAME"], 30))}
     while not stop.is_set():
         for name, step in steps.items():  # apart, so that one failing never stops the others
             try:
@@ -287,6 +304,33 @@ def show_reminder(envelope: dict) -> str:
             f"           {envelope.get('Subject')}\n           {text}")
 
 
+def show_message(entry: dict) -> str:
+    """An e-mail or SMS as moto's SES or SNS accepted it: recipient, subject and the first lines."""
+    if entry["channel"] == "sms":
+        return f"SMS to {entry['to']}\n           {entry['text']}"
+    lines = [line for line in (entry.get("text") or "").splitlines() if line.strip()][:4]
+    body = "".join(f"\n           {line}" for line in lines)
+    return f"EMAIL to {', '.join(entry['to'])}: {entry.get('subject')}{body}"
+
+
+def print_outbox(path: Path, stop: threading.Event) -> None:
+    """Print each e-mail and SMS the moto layer appends to its outbox, as it is sent."""
+    position = 0
+    while not stop.wait(0.5):
+        try:
+            with path.open() as outbox:
+                outbox.seek(position)
+                for line in iter(outbox.readline, ""):
+                    if not line.endswith("\n"):
+                        break  # half written: read it whole next time
+                    position += len(line.encode())
+                    log(show_message(json.loads(line)))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as error:
+            log(f"outbox: {error}")
+
+
 def show_event(event: dict) -> str:
     detail = event["detail"]
     appointment, previous = detail["appointment"], detail["previous"]
@@ -344,6 +388,10 @@ def curl_examples(api: str) -> str:
         "  (then book one of them as above, with its start and an end 30 minutes later)",
         "The provider's agenda:",
         f"  curl -s '{api}/calendars/dr-smith/appointments?from={start:{iso}}&to={start + timedelta(days=1):{iso}}'",
+        "Give alice a contact (e-mail and SMS, in German, in Berlin time); her next booking prints its confirmation:",
+        f"  curl -s -X PUT {api}/calendars/alice/contact -H 'Content-Type: application/json' \\",
+        "    -d '{\"name\": \"Alice\", \"email\": \"alice@example.com\", \"phone\": \"+4915112345678\", "
+        "\"locale\": \"de-DE\", \"timeZone\": \"Europe/Berlin\", \"channels\": [\"email\", \"sms\"]}'",
         "List:",
         f"  curl -s '{api}/appointments?userId=alice'",
         "One appointment as a calendar file (use the appointmentId from the booking):",
@@ -372,6 +420,7 @@ class LocalStack:
         self.moto_latency_ms = moto_latency_ms
         self.stopping = threading.Event()
         self.moto = self.pool = self.server = self.streams = None
+        self.outbox = Path(tempfile.mkdtemp(prefix="appointments-outbox-")) / "outbox.jsonl"
 
     def start(self) -> None:
         moto_url = f"http://127.0.0.1:{self.moto_port}"
@@ -379,7 +428,8 @@ class LocalStack:
         # moto ignores SIGINT (Ctrl-C reaches the whole process group): it is stopped last, after every
         # process that calls it, so none of them prints a connection error on the way out.
         self.moto = subprocess.Popen([sys.executable, str(HERE / "motoserver.py"), "--port", str(self.moto_port),
-                                      "--latency-ms", str(self.moto_latency_ms), "--ignore-sigint"],
+                                      "--latency-ms", str(self.moto_latency_ms), "--outbox", str(self.outbox),
+                                      "--ignore-sigint"],
                                      stdout=subprocess.PIPE, text=True)
         ready = self.moto.stdout.readline()
         if not ready.startswith("READY"):
@@ -388,12 +438,16 @@ class LocalStack:
         origins = allowed_origins()
         outputs, environments = deploy_into_moto(ENV, STACK, {"AllowedOrigins": ",".join(origins)} if origins else {})
         sqs, reminders, events = subscribe_inboxes(outputs["NotificationTopicArn"], outputs["AppointmentEventBusName"])
+        notification_dlq = sqs.get_queue_attributes(QueueUrl=outputs["NotificationDeadLetterQueueUrl"],
+                                                    AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        notifier_queue = lambda_target_queue(sqs, environments["Notifier"]["FUNCTION_NAME"], notification_dlq)
         self.pool = InstancePool(self.workers, environments["ConflictDetector"])
         self.streams = Supervised("stream process", _stream_instance,
                                   (environments, outputs["ReminderDeadLetterQueueUrl"],
-                                   outputs["AppointmentEventDeadLetterQueueUrl"], self.tick))
+                                   outputs["AppointmentEventDeadLetterQueueUrl"], self.tick, notifier_queue))
         for inbox, show in ((reminders, show_reminder), (events, show_event)):
             threading.Thread(target=print_inbox, args=(sqs, inbox, show, self.stopping), daemon=True).start()
+        threading.Thread(target=print_outbox, args=(self.outbox, self.stopping), daemon=True).start()
         routes = routes_from_template(conditions={"HasAllowedOrigins": bool(origins)})  # preflights only with CORS on
         self.server = serve(wsgi_app(routes, self.pool.invoke, log, origins), self.port)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
@@ -402,7 +456,8 @@ class LocalStack:
               f"{self.workers} function instances; local mode does not check SigV4)\n"
               f"Processes: moto server pid {self.moto.pid}, function instances pid "
               f"{', '.join(str(p.pid) for p in self.pool.started)}, stream process pid {self.streams.process.pid}"
-              f"\n\n{curl_examples(api)}\n\nReminders and appointment events print here as they arrive. "
+              f"\n\n{curl_examples(api)}\n\nReminders, appointment events, e-mails and SMS print here as they "
+              f"arrive (e-mail from {LOCAL_PARAMETERS['SenderEmail']}, as {LOCAL_PARAMETERS['BusinessName']}). "
               "Ctrl-C stops everything.\n",
               flush=True)
 
@@ -431,6 +486,7 @@ class LocalStack:
                 self.moto.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.moto.kill()
+        shutil.rmtree(self.outbox.parent, ignore_errors=True)
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ def bulk_load(tables: Tables, appointments: Iterable[Appointment]) -> int:
     items: list[tuple[str, dict]] = []
     buckets: dict[tuple[str, str], dict[str, Entry]] = {}
     for appointment in appointments:
-        stored = {"appointmentId": appointment.appointment_id, **appointment_item(appointment), "reminderClaims": {}}
+        stored = {"appointmentId": appointment.appointment_id, **appointment_item(appointment)}
         if appointment.request_hash:
             stored["requestHash"] = appointment.request_hash
         items.append((tables.table, stored))

@@ -1,7 +1,8 @@
 """The appointment HTTP API (API Gateway REST proxy): routes parse, call the service, and shape the JSON.
 
 The handler string in template.json is ``conflict_detector.handler``. Commands go to ``Bookings``,
-reads and rules admin to ``Calendars``; domain errors are mapped to HTTP by type, in one place.
+reads and rules admin to ``Calendars``, contacts to ``ContactBook``; domain errors are mapped to HTTP by
+type, in one place. No contact field is ever logged.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from appointments.inputs import (
 from appointments.representations import (
     appointment_json,
     availability_json,
+    contact_json,
     cors_headers,
     interval_json,
 )
@@ -86,7 +88,7 @@ def json_response(status: int, body: dict, headers: dict | None = None) -> Respo
 
 def versioned(status: int, resource, shown: dict, headers: dict | None = None, *,
               as_calendar: bool = False) -> Response:
-    """One appointment or one availability (``shown`` as JSON), with the ETag of this representation; 304
+    """One appointment, availability or contact (``shown`` as JSON), with the ETag of this representation; 304
     for a GET whose If-None-Match names that ETag."""
     representation = representation_of(as_calendar, getattr(resource, "status", None) == EXPIRED)
     headers = {**(headers or {}), "ETag": entity_tag(resource.version, representation)}
@@ -104,6 +106,10 @@ def appointment_response(status: int, appointment, headers: dict | None = None, 
 
 def rules_response(rules) -> Response:
     return versioned(200, rules, availability_json(rules))
+
+
+def contact_response(contact) -> Response:
+    return versioned(200, contact, contact_json(contact))
 
 
 def page_response(appointments: list, next_token: str | None, headers: dict | None = None) -> Response:
@@ -269,6 +275,22 @@ def get_availability(calendarId: str) -> Response:
 @app.delete("/calendars/<calendarId>/availability")
 def delete_availability(calendarId: str) -> Response:
     services().calendars.remove_rules(calendarId, caller())
+    return Response(status_code=204, body="")
+
+
+@app.put("/calendars/<calendarId>/contact")
+def set_contact(calendarId: str) -> Response:
+    return contact_response(services().contacts.set(calendarId, request_body(), caller(), precondition()))
+
+
+@app.get("/calendars/<calendarId>/contact")
+def get_contact(calendarId: str) -> Response:
+    return contact_response(services().contacts.get(calendarId, caller()))
+
+
+@app.delete("/calendars/<calendarId>/contact")
+def delete_contact(calendarId: str) -> Response:
+    services().contacts.erase(calendarId, caller())
     return Response(status_code=204, body="")
 
 

@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from appointments.codecs import appointment_images
+from appointments.notifications import NotSent
 from appointments.reminders import ReminderScheduling
 from appointments.settings import SchedulerSettings
-from appointments.telemetry import logger, metrics
+from appointments.telemetry import count_deliveries, log_deliveries, logger, metrics
 from appointments.wiring import Lazy, aws_client, build_scheduling
 
 # A wholly failed batch is reported item by item, like a partly failed one: one retry path.
@@ -22,7 +23,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 
 def from_environment() -> ReminderScheduling:
-    return build_scheduling(aws_client("scheduler"), aws_client("dynamodb"), aws_client("sns"),
+    return build_scheduling(aws_client("scheduler"), aws_client("dynamodb"), aws_client("sns"), aws_client("sesv2"),
                             SchedulerSettings.from_environment())
 
 
@@ -32,7 +33,14 @@ use = scheduling.use  # hand in the ReminderScheduling to apply changes with (te
 
 def record_handler(record: DynamoDBRecord) -> None:
     old, new = appointment_images(record.raw_event["dynamodb"])
-    applied = scheduling().apply(old, new)
+    try:
+        applied = scheduling().apply(old, new)
+    except NotSent as error:  # the record is retried; only what was not sent goes out again
+        count_deliveries(error.deliveries)
+        log_deliveries(error.deliveries)
+        raise
+    count_deliveries(applied.messages)
+    log_deliveries(applied.messages)
     if applied.sent_count:
         metrics.add_metric(name="RemindersSentAtOnce", unit=MetricUnit.Count, value=applied.sent_count)
     if applied.changes.late:

@@ -100,6 +100,9 @@ def aws(monkeypatch):
         yield
 
 
+SIGNING_KEY_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:SigningKey-test-AbCdEf"
+
+
 @contextlib.contextmanager
 def module_moto_store(cursor_key: str = "module", clock=None):
     """In-process moto with the template's two tables, for a module-scoped fixture (the ``aws``
@@ -111,8 +114,9 @@ def module_moto_store(cursor_key: str = "module", clock=None):
             client = boto3.client("dynamodb")
             create_table_from_template(client, "AppointmentsTable")
             create_table_from_template(client, "CalendarTable")
-            settings = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"), cursor_key)
-            yield build_services(client, settings, clock=clock or utc_now, sleep=lambda _: None)
+            settings = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"), SIGNING_KEY_ARN)
+            yield build_services(client, settings, signing_key=lambda: cursor_key, clock=clock or utc_now,
+                                 sleep=lambda _: None)
     finally:
         for key in [k for k in os.environ if k.startswith("AWS_")]:
             del os.environ[key]
@@ -127,8 +131,8 @@ def dynamodb(aws):
     return client
 
 
-API_SETTINGS = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"),
-                           "arn:aws:cloudformation:us-east-1:123456789012:stack/test/1")
+API_SETTINGS = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"), SIGNING_KEY_ARN)
+SIGNING_KEY = "the test stack's signing key"  # what Secrets Manager would give for SIGNING_KEY_ARN
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +167,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def services(dynamodb, clock) -> Services:
-    return build_services(dynamodb, API_SETTINGS, clock=clock, sleep=lambda _: None)
+    return build_services(dynamodb, API_SETTINGS, signing_key=lambda: SIGNING_KEY, clock=clock, sleep=lambda _: None)
 
 
 @pytest.fixture

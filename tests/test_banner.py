@@ -20,3 +20,11 @@ def test_the_banner_books_for_alice_and_shows_bob_refused_at_her_provider(api):
     assert (refused.status, refused.error) == (409, "Conflict"), refused.body
     assert {c.get("calendarId") for c in refused.body["conflicts"]} == {"dr-smith"}, refused.body
     assert booked.body["appointmentId"] not in json.dumps(refused.body)
+
+
+def test_the_banner_sets_a_contact_that_the_api_accepts(api):
+    [command] = [c for c in curl_examples("http://127.0.0.1:3000").split("curl ")[1:] if "/contact" in c]
+    body = json.loads(re.search(r"-d '(\{.*\})'", command.replace("\\\n", "")).group(1))
+    answer = api.request("PUT", "/calendars/alice/contact", body)
+    assert answer.status == 200, answer.body
+    assert answer.body["channels"] == ["email", "sms"]

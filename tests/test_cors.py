@@ -79,8 +79,9 @@ def test_the_function_is_told_the_origins_only_when_there_are_some():
     variables = RESOURCES["ConflictDetectorFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["ALLOWED_ORIGINS"] == {"Fn::If": ["HasAllowedOrigins", {"Ref": "AllowedOrigins"},
                                                        {"Ref": "AWS::NoValue"}]}
-    assert ApiSettings.from_environment({"TABLE_NAME": "t", "CALENDAR_TABLE_NAME": "c", "STACK_ID": "s"}).origins == ()
-    settings = ApiSettings.from_environment({"TABLE_NAME": "t", "CALENDAR_TABLE_NAME": "c", "STACK_ID": "s",
+    assert ApiSettings.from_environment({"TABLE_NAME": "t", "CALENDAR_TABLE_NAME": "c",
+                                         "SIGNING_KEY_ARN": "s"}).origins == ()
+    settings = ApiSettings.from_environment({"TABLE_NAME": "t", "CALENDAR_TABLE_NAME": "c", "SIGNING_KEY_ARN": "s",
                                              "ALLOWED_ORIGINS": f"{DESK},https://b.example,{DESK}"})
     assert settings.origins == (DESK, "https://b.example")
 

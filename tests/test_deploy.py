@@ -373,3 +373,40 @@ def test_an_update_keeps_only_what_both_the_stack_and_the_template_have():
 def test_an_update_with_another_env_is_refused_as_it_would_replace_every_resource():
     with pytest.raises(deploy.DeployError, match=r"EnvironmentSuffix=prod; ENV=dev would rename"):
         parameters_sent(deploy.Config(env="dev"), {"EnvironmentSuffix": "prod", "RetainData": "true"})
+
+
+def test_the_pruned_zip_still_formats_every_message_and_checks_addresses_with_only_its_own_files(tmp_path):
+    """Babel's locale data is cut to the message locales and phonenumbers' geodata dropped: from the extracted
+    zip alone (no site-packages), every kind formats in every locale, and addresses still validate."""
+    archive = zipfile.ZipFile(package.build(tmp_path / "lambda.zip").path)
+    names = set(archive.namelist())
+    assert {n for n in names if n.startswith("babel/locale-data/")} == {
+        f"babel/locale-data/{locale}.dat" for locale in ("root", "en", "de", "fr", "es")}
+    assert not any(n.startswith(("phonenumbers/geodata/", "phonenumbers/carrierdata/")) for n in names)
+    code = tmp_path / "task"
+    archive.extractall(code)
+    check = """
+import babel, phonenumbers, email_validator
+from datetime import datetime, UTC
+from appointments.appointment import Appointment
+from appointments.contacts import Contact, parse_contact
+from appointments.messages import compose
+from appointments.times import Interval
+for module in (babel, phonenumbers, email_validator):
+    assert module.__file__.startswith(TASK), module.__file__
+when = Interval(datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC))
+appointment = Appointment("a1", "alice", when, time_zone="Europe/Berlin", details={"title": "Check-up"})
+for locale in ("en", "de", "fr", "es", "pt-BR"):
+    for kind, extra in (("confirmation", {}), ("rescheduled", {"previous": when}), ("cancelled", {}),
+                        ("reminder", {"minutes_before": 60})):
+        print(compose(kind, appointment, Contact(locale=locale), "Clinic", **extra).subject)
+print(parse_contact({"email": "a@example.com", "phone": "+4915112345678", "channels": ["email", "sms"]},
+                    datetime.now(UTC)).phone)
+"""
+    result = subprocess.run([sys.executable, "-S", "-c", f"TASK = {str(code)!r}\n{check}"], capture_output=True,
+                            text=True, timeout=120, env={"PYTHONPATH": str(code), "PATH": os.environ["PATH"]})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Clinic: Check-up am Dienstag, 1. Dezember 2026 bestätigt" in lines
+    assert "Clinic : Check-up dans 1\xa0heure" in lines
+    assert lines[-1] == "+4915112345678"

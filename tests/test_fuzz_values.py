@@ -20,8 +20,10 @@ import conflict_detector
 from conftest import NOW, Api, Clock, module_moto_store
 
 ERROR_CODES = {400: {"ValidationError"}, 403: {"Forbidden"}, 404: {"NotFound"},
-               409: {"Conflict", "Unavailable", "NoneAvailable", "SeriesUnavailable", "AppointmentCancelled"},
+               409: {"Conflict", "Unavailable", "NoneAvailable", "SeriesUnavailable", "AppointmentCancelled",
+                     "HoldExpired", "TooManyHolds", "OutcomeNotRecordable"},
                422: {"IdempotencyKeyReused"}}
+# The members of an error body (API.md, "Errors"): Unavailable names the calendar and the reason.
 ERROR_FIELDS = {"error", "message", "requestId", "field", "conflicts", "calendarId", "reason", "calendars",
                 "occurrences"}
 

@@ -337,7 +337,8 @@ def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
         assert result.returncode == 0, result.stderr
         outputs = json_documents(result.stdout)
         assert result.stdout.endswith("}\n")  # a body ends with a newline, so no output runs into the next
-        booked, clash, changed, listed, cancelled = outputs
+        contact, booked, clash, changed, listed, cancelled = outputs
+        assert (contact["channels"], contact["version"]) == (["email", "sms"], 1)
         assert booked["status"] == "scheduled"
         assert clash["error"] == "Conflict"
         assert clash["conflicts"][0]["appointmentId"] == booked["appointmentId"]
@@ -346,6 +347,12 @@ def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
         assert (changed["version"], changed["details"]) == (2, {"location": "Room 5"})
         assert [a["appointmentId"] for a in listed["appointments"]] == [booked["appointmentId"]]
         assert (cancelled["appointmentId"], cancelled["status"]) == (booked["appointmentId"], "cancelled")
+        # The contact's confirmation and cancellation, by e-mail and SMS, in German, printed as sent.
+        confirmed = stack.wait_for("EMAIL to alice@example.com: Example Clinic: Termin am", timeout=30)
+        assert "bestätigt" in confirmed
+        stack.wait_for("EMAIL to alice@example.com: Example Clinic: Termin am", timeout=30)
+        stack.wait_for("abgesagt", timeout=30)
+        assert sum("SMS to +4915112345678" in line for line in stack.lines) >= 2
     finally:
         stop_and_check_nothing_is_left(stack, signal.SIGINT, within=10)
 

@@ -39,7 +39,7 @@ def race_env(tmp_path_factory):
     saved = dict(os.environ)
     use_fake_aws(server.url)
     os.environ.update({"TABLE_NAME": table_name("AppointmentsTable"),
-                       "CALENDAR_TABLE_NAME": table_name("CalendarTable"), "STACK_ID": "race"})
+                       "CALENDAR_TABLE_NAME": table_name("CalendarTable"), "SIGNING_KEY_ARN": "race"})
     # The real template, deployed by the real deploy code, provides the tables.
     deploy.Deployer(deploy.Config(env="test", stack_name="race", poll_seconds=0.1), out=lambda *_: None).deploy()
     yield server

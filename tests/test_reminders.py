@@ -13,7 +13,7 @@ import reminder_scheduler
 import reminder_sender
 from appointments.adapters import ReminderRequest, schedule_name
 from appointments.caller import Caller
-from appointments.settings import PublisherSettings, SchedulerSettings, SenderSettings
+from appointments.settings import NotifierSettings, PublisherSettings, SchedulerSettings, SenderSettings
 from appointments.times import UTC
 from appointments.wiring import build_delivery, build_scheduling
 from conftest import API_SETTINGS, ENV, TEMPLATE, Clock, Flaky, resolve
@@ -26,6 +26,7 @@ TOPIC = resolve(TEMPLATE["Resources"]["NotificationTopic"]["Properties"]["TopicN
 DLQ = resolve(TEMPLATE["Resources"]["ReminderDeadLetterQueue"]["Properties"]["QueueName"], ENV)
 SENDER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:ReminderSender-test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/ReminderSchedulerInvokeRole-test"
+CONFIGURATION_SET, BUSINESS, SENDER = f"appointments-{ENV}", "Example Clinic", "appointments@example.com"
 
 
 class System:
@@ -41,24 +42,29 @@ class System:
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.sns = boto3.client("sns")
         self.topic_arn = self.sns.create_topic(Name=TOPIC)["TopicArn"]
+        self.ses = boto3.client("sesv2")
+        self.ses.create_configuration_set(ConfigurationSetName=CONFIGURATION_SET)
+        self.ses.create_email_identity(EmailIdentity=SENDER)  # moto's SES sends only from a verified identity
+        channels = (API_SETTINGS.calendar_table_name, CONFIGURATION_SET, BUSINESS, SENDER)
         self.settings = StackSettings(
             API_SETTINGS, SchedulerSettings(GROUP, ROLE_ARN, SENDER_ARN, dlq_arn, API_SETTINGS.table_name,
-                                            self.topic_arn),
-            SenderSettings(API_SETTINGS.table_name, self.topic_arn), PublisherSettings(f"AppointmentEvents-{ENV}"))
+                                            self.topic_arn, *channels),
+            SenderSettings(API_SETTINGS.table_name, self.topic_arn, *channels),
+            PublisherSettings(f"AppointmentEvents-{ENV}"), NotifierSettings(*channels))
         wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns,
-                     events=boto3.client("events"), clock=clock, sleep=lambda _: None)
+                     events=boto3.client("events"), ses=self.ses, secrets=lambda: None, clock=clock,
+                     sleep=lambda _: None)
         self.bookings, self.store = wired.bookings, wired.services.tables
         stream_arn = dynamodb.describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)
         self.firer = ScheduleFirer(self.scheduler, GROUP, lambda arn, payload: self.send(payload))
 
     def use_scheduler(self, client) -> None:
-        reminder_scheduler.use(build_scheduling(client, self.dynamodb, self.sns, self.settings.scheduling,
+        reminder_scheduler.use(build_scheduling(client, self.dynamodb, self.sns, self.ses, self.settings.scheduling,
                                                 clock=self.clock))
 
     def use_sns(self, client) -> None:
-        reminder_sender.use(build_delivery(self.dynamodb, client, table_name=self.store.table,
-                                           topic_arn=self.topic_arn, clock=self.clock))
+        reminder_sender.use(build_delivery(self.dynamodb, client, self.ses, self.settings.sending, clock=self.clock))
 
     def inbox(self, filter_user: str | None = None, policy: dict | None = None) -> str:
         policy = policy or ({"userId": [filter_user]} if filter_user else None)

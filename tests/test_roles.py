@@ -30,6 +30,13 @@ FUNCTIONS = {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "A
 SCHEDULES = ("arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/"
              "AppointmentReminders-${EnvironmentSuffix}/*")
 USER_INDEX = "AppointmentsTable/index/UserAppointmentsIndex"
+SENDER_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmail}"
+CONFIGURATION_SET = ("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/"
+                     "${EmailConfigurationSet}")
+# Messages to people: contacts read (BatchGetItem) and the message ledger written (UpdateItem) in CalendarTable,
+# e-mail from the sender identity through the configuration set, and SMS, which SNS authorises only on "*".
+MESSAGES = {"CalendarTable": {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
+            SENDER_IDENTITY: {"ses:SendEmail"}, CONFIGURATION_SET: {"ses:SendEmail"}, "*": {"sns:Publish"}}
 
 # What each function's code calls, by the resource it calls it on.
 CODE_CALLS: dict[str, dict[str, set[str]]] = {
@@ -41,27 +48,33 @@ CODE_CALLS: dict[str, dict[str, set[str]]] = {
         "CalendarTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                           "dynamodb:ConditionCheckItem", "dynamodb:Query"},
         USER_INDEX: {"dynamodb:Query"},
+        # The page tokens' key, read once per cold start.
+        "SigningKey": {"secretsmanager:GetSecretValue"},
     },
+    # Reads the appointment; writes nothing to AppointmentsTable (the ledger is in CalendarTable).
     "ReminderSenderFunction": {
-        "AppointmentsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "AppointmentsTable": {"dynamodb:GetItem"},
         "NotificationTopic": {"sns:Publish"},
+        **MESSAGES,
     },
     "ReminderSchedulerFunction": {
         SCHEDULES: {"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"},
         # A reminder due within a minute is delivered at once, as the sender would.
-        "AppointmentsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "AppointmentsTable": {"dynamodb:GetItem"},
         "NotificationTopic": {"sns:Publish"},
+        **MESSAGES,
     },
     "EventPublisherFunction": {
         "AppointmentEventBus": {"events:PutEvents"},
     },
+    "NotifierFunction": MESSAGES,
 }
 # What an event source mapping on the table's stream needs from its function's role.
 EVENT_SOURCE_MAPPING_GRANTS = {
     "AppointmentsTable.StreamArn": {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
     "*": {"dynamodb:ListStreams"},
 }
-CODE_SERVICES = {"dynamodb", "sns", "scheduler", "events"}
+CODE_SERVICES = {"dynamodb", "sns", "scheduler", "events", "ses", "secretsmanager"}
 
 
 # -- the template ---------------------------------------------------------------------------------------
@@ -126,7 +139,8 @@ def test_each_role_grants_exactly_what_its_functions_code_calls(function):
 
 # -- the code, statically ---------------------------------------------------------------------------------
 
-CLIENTS = {"dynamodb": "dynamodb", "sns": "sns", "scheduler": "scheduler", "events": "events"}
+CLIENTS = {"dynamodb": "dynamodb", "sns": "sns", "scheduler": "scheduler", "events": "events", "sesv2": "ses",
+           "secrets": "secretsmanager"}
 TRANSACTION_ITEMS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 CLIENT_ATTRIBUTES = {"exceptions", "meta"}  # what a client has besides its operations
@@ -241,11 +255,20 @@ def aws_actions(handler_module: str) -> set[str]:
     return actions
 
 
+# Where the scan's resolution by name reaches a method no code of the function calls: the notifier names
+# appointments everywhere (``notice.appointment``), so ``Tables.appointment`` (a GetItem on AppointmentsTable,
+# the sender's) counts as reached although the notifier never reads AppointmentsTable. Pinned exactly.
+SCAN_REACHES_BY_NAME_ONLY = {"NotifierFunction": {"dynamodb:GetItem"}}
+
+
 @pytest.mark.parametrize("function", sorted(CODE_CALLS))
 def test_the_table_names_exactly_the_calls_reachable_from_each_handler(function):
     handler_module = FUNCTIONS[function]["Handler"].rsplit(".", 1)[0]
     in_table = set().union(*CODE_CALLS[function].values())
     in_code = aws_actions(handler_module)
+    overreach = SCAN_REACHES_BY_NAME_ONLY.get(function, set())
+    assert overreach <= in_code - in_table, "the scan no longer over-reaches here; drop the exception"
+    in_code -= overreach
     assert in_code - in_table == set(), "the code calls these; add them to CODE_CALLS and the role"
     assert in_table - in_code == set(), "no code calls these; remove them from CODE_CALLS and the role"
 
@@ -257,7 +280,10 @@ def test_the_scan_finds_calls_through_wiring_adapters_and_transactions():
     assert {"dynamodb:ConditionCheckItem", "dynamodb:PutItem"} <= api
     assert "dynamodb:BatchWriteItem" not in api  # bulk_load: benchmarks and migrations only
     assert aws_actions("event_publisher") == {"events:PutEvents"}
-    assert aws_actions("reminder_sender") == {"dynamodb:GetItem", "dynamodb:UpdateItem", "sns:Publish"}
+    assert aws_actions("reminder_sender") == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
+                                              "sns:Publish", "ses:SendEmail"}
+    assert "secretsmanager:GetSecretValue" in api
+    assert "secretsmanager:GetSecretValue" not in aws_actions("notifier")
 
 
 def test_stream_reading_is_granted_to_the_roles_of_stream_consumers_only():
@@ -307,9 +333,11 @@ def test_every_route_of_the_booking_function_calls_exactly_what_its_role_grants(
                 api.get("/users/alice/busy", query=window), api.get("/calendars/dr-smith/busy", query=window),
                 api.get("/calendars/dr-smith/appointments", query=window),
                 api.get("/calendars/dr-smith/slots", query=window + "&duration=60"),
-                api.delete(path), api.delete("/calendars/dr-smith/availability")]
+                api.delete(path), api.delete("/calendars/dr-smith/availability"),
+                api.request("PUT", "/calendars/alice/contact", {"email": "alice@example.com", "channels": ["email"]}),
+                api.get("/calendars/alice/contact"), api.delete("/calendars/alice/contact")]
     assert [a.status for a in answers if a.status >= 300] == []
     table = {(action, resource) for resource, actions in CODE_CALLS["ConflictDetectorFunction"].items()
-             for action in actions}
+             for action in actions if action.startswith("dynamodb:")}
     assert calls.made - table == set(), "called on a resource the table (and the role) does not name"
     assert table - calls.made == set(), "named in the table, but no route calls it there"

@@ -28,7 +28,7 @@ def test_the_item_mapping_round_trips_and_names_exactly_the_stored_attributes():
 def test_a_stored_appointment_carries_the_api_fields_but_no_api_only_ones(api, store):
     created = api.post(body=booking()).body
     item = store.dynamodb.get_item(TableName=store.table, Key={"appointmentId": {"S": created["appointmentId"]}})
-    assert set(item["Item"]) == STORED | {"appointmentId", "reminderClaims"}
+    assert set(item["Item"]) == STORED | {"appointmentId"}  # no ledger on the appointment any more
 
 
 def test_every_bucket_a_decision_read_is_written_or_condition_checked_in_its_transaction(bookings, store, clock):

@@ -8,14 +8,21 @@ import re
 
 import pytest
 
-from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings, SenderSettings
+from appointments.settings import (
+    ApiSettings,
+    NotifierSettings,
+    PublisherSettings,
+    SchedulerSettings,
+    SenderSettings,
+)
 from conftest import ROOT, TEMPLATE
 from proxy_events import routes_from_template
 
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Lambda::Function"}
 SETTINGS = {"ConflictDetectorFunction": ApiSettings, "ReminderSenderFunction": SenderSettings,
-            "ReminderSchedulerFunction": SchedulerSettings, "EventPublisherFunction": PublisherSettings}
+            "ReminderSchedulerFunction": SchedulerSettings, "EventPublisherFunction": PublisherSettings,
+            "NotifierFunction": NotifierSettings}
 SEED_LOGICAL_IDS = ["AppointmentsTable", "NotificationTopic", "ConflictDetectorRole", "ReminderSenderRole",
                     "ConflictDetectorFunction", "ReminderSenderFunction", "ReminderSenderPermission",
                     "AppointmentApi", "AppointmentResource", "AppointmentMethod", "ApiGatewayInvokePermission",
@@ -115,7 +122,8 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
                       ("GET", "/slots"), ("POST", "/series"), ("GET", "/series/{seriesId}"),
                       ("DELETE", "/series/{seriesId}"), ("POST", "/appointments/{appointmentId}/confirm"),
                       *((method, "/appointments/{appointmentId}/outcome") for method in ("PUT", "DELETE")),
-                      *((method, "/calendars/{calendarId}/availability") for method in ("PUT", "GET", "DELETE"))}
+                      *((method, "/calendars/{calendarId}/availability") for method in ("PUT", "GET", "DELETE")),
+                      *((method, "/calendars/{calendarId}/contact") for method in ("PUT", "GET", "DELETE"))}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"
                and r["Properties"]["HttpMethod"] != "OPTIONS"]
     for method in methods:
@@ -179,8 +187,9 @@ def test_no_eventbridge_rule_permissions_remain():
     assert "events:PutTargets" not in text
 
 
-# Actions that AWS authorises only on "*": a narrower resource is silently never matched.
-ACTIONS_ONLY_ON_EVERY_RESOURCE = {"dynamodb:ListStreams"}
+# Actions that AWS authorises only on "*": a narrower resource is silently never matched. sns:Publish to a
+# phone number (SMS) names no resource; to a topic it does, and those grants name the topic.
+ACTIONS_ONLY_ON_EVERY_RESOURCE = {"dynamodb:ListStreams", "sns:Publish"}
 
 
 def test_no_policy_statement_allows_every_resource_unless_aws_requires_it():
@@ -221,12 +230,14 @@ def test_named_resources_fit_their_service_limits_at_the_longest_suffix():
                 assert len(resolved) <= limit, (name, resolved)
 
 
-def test_the_booking_function_may_only_touch_its_two_tables():
+def test_the_booking_function_may_only_touch_its_two_tables_and_read_its_signing_key():
     resources = [r for s in statements("ConflictDetectorRole") for r in as_list(s["Resource"])]
     assert {"Fn::GetAtt": ["AppointmentsTable", "Arn"]} in resources
     assert {"Fn::GetAtt": ["CalendarTable", "Arn"]} in resources
     actions = {a for s in statements("ConflictDetectorRole") for a in as_list(s["Action"])}
-    assert not {a for a in actions if not a.startswith("dynamodb:")}
+    assert {a for a in actions if not a.startswith("dynamodb:")} == {"secretsmanager:GetSecretValue"}
+    [secret] = [s for s in statements("ConflictDetectorRole") if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert (secret["Action"], secret["Resource"]) == (["secretsmanager:GetSecretValue"], {"Ref": "SigningKey"})
     assert "dynamodb:Scan" not in actions
 
 
@@ -380,7 +391,7 @@ def test_topics_and_queues_are_encrypted():
     assert RESOURCES["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
     assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
     assert RESOURCES["AlarmTopicKey"]["Properties"]["EnableKeyRotation"] is True
-    for queue in ("ReminderDeadLetterQueue", "AppointmentEventDeadLetterQueue"):
+    for queue in ("ReminderDeadLetterQueue", "AppointmentEventDeadLetterQueue", "NotificationDeadLetterQueue"):
         assert RESOURCES[queue]["Properties"]["SqsManagedSseEnabled"] is True
 
 
@@ -401,7 +412,8 @@ def alarm_metrics(props: dict) -> list[tuple[str, str]]:
 def test_the_expected_alarms_exist():
     assert set(ALARMS) == {"BookingSuccessAlarm", "ConflictDetectorFailureAlarm", "ReminderSchedulerFailureAlarm",
                            "ReminderSenderFailureAlarm", "ReminderDeadLetterAlarm", "ReminderStreamAgeAlarm",
-                           "EventPublisherFailureAlarm", "EventDeadLetterAlarm", "EventStreamAgeAlarm"}
+                           "EventPublisherFailureAlarm", "EventDeadLetterAlarm", "EventStreamAgeAlarm",
+                           "NotifierFailureAlarm", "NotificationDeadLetterAlarm"}
 
 
 @pytest.mark.parametrize("name", sorted(ALARMS))
@@ -413,7 +425,7 @@ def test_every_alarm_notifies_the_alarm_topic(name):
 @pytest.mark.parametrize("name", sorted(ALARMS))
 def test_every_alarm_watches_a_metric_that_is_really_emitted(name):
     emitted = "".join((ROOT / "src" / f).read_text() for f in ("conflict_detector.py", "reminder_sender.py",
-                                                                 "event_publisher.py"))
+                                                                 "event_publisher.py", "notifier.py"))
     for namespace, metric in alarm_metrics(ALARMS[name]):
         if namespace == "AppointmentScheduler":
             assert f'name="{metric}"' in emitted, metric
@@ -422,7 +434,7 @@ def test_every_alarm_watches_a_metric_that_is_really_emitted(name):
 
 
 def test_failure_alarms_watch_their_own_function():
-    for fn in ("ConflictDetector", "ReminderScheduler", "ReminderSender", "EventPublisher"):
+    for fn in ("ConflictDetector", "ReminderScheduler", "ReminderSender", "EventPublisher", "Notifier"):
         for metric in ALARMS[f"{fn}FailureAlarm"]["Metrics"]:
             if "MetricStat" in metric and metric["MetricStat"]["Metric"]["Namespace"] == "AWS/Lambda":
                 assert metric["MetricStat"]["Metric"]["Dimensions"] == [

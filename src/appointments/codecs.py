@@ -1,4 +1,5 @@
-"""The stored forms: how an appointment, a calendar's bucket and its rules are written to DynamoDB and read back.
+"""The stored forms: how an appointment, a calendar's bucket, its rules and its contact are written to DynamoDB
+and read back.
 
 Each mapping is explicit and its own, apart from the API's JSON, so neither changes the other by
 accident: a tightened API limit never makes stored rules unreadable, and a renamed API field never
@@ -15,6 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from appointments.appointment import BALANCED, Appointment
 from appointments.availability import WEEKDAYS, Availability, Window
+from appointments.contacts import Contact
 from appointments.decision import Bucket
 from appointments.occupancy import Entry
 from appointments.series import Repeat, SeriesRecord, repeat_json
@@ -36,7 +38,8 @@ def from_item(item: dict) -> dict:
 
 def appointment_item(appointment: Appointment) -> dict:
     """The stored attributes of an appointment, as plain values: the table's schema and the stream images'.
-    The key and the delivery ledger (requestHash, reminderClaims, remindersSent) are written apart."""
+    The key and the idempotency fingerprint (requestHash) are written apart. Items written before the message
+    ledger moved to CalendarTable also hold reminderClaims and remindersSent; they are read as any other."""
     start, end, created, updated = (format_instant(t) for t in (appointment.interval.start, appointment.interval.end,
                                                                  appointment.created_at, appointment.updated_at))
     item = {"userId": appointment.user_id, "startTime": start, "endTime": end, "timeZone": appointment.time_zone,
@@ -214,3 +217,33 @@ def holds_item(user_id: str, version: int, holds: dict[str, datetime]) -> dict:
 def holds_from_item(item: dict) -> tuple[dict[str, datetime], int]:
     values = from_item(item)
     return ({k: parse_stored_instant(v) for k, v in values.get("holds", {}).items()}, int(values["version"]))
+
+
+# -- contacts (CalendarTable, sort key ``contact``) --------------------------------------------------------------
+
+def contact_text(contact: Contact) -> str:
+    """The stored form of a calendar's contact, apart from its version and ``updatedAt``: JSON with the API's
+    field names, consent times as stored instants."""
+    return json.dumps({
+        "name": contact.name, "email": contact.email, "phone": contact.phone, "locale": contact.locale,
+        "timeZone": contact.time_zone, "channels": list(contact.channels),
+        "notifyAsParticipant": contact.notify_as_participant,
+        "consent": {channel: format_instant(at) for channel, at in sorted(contact.consent.items())},
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
+def contact_from_item(item: dict) -> Contact | None:
+    """The contact of a contact item, read as stored; None for the tombstone an erasure leaves (only a version)."""
+    values = from_item(item)
+    if "contact" not in values:
+        return None
+    stored = json.loads(values["contact"])
+    return Contact(
+        name=stored.get("name"), email=stored.get("email"), phone=stored.get("phone"),
+        locale=stored.get("locale") or "en", time_zone=stored.get("timeZone"),
+        channels=tuple(stored.get("channels", [])),
+        notify_as_participant=bool(stored.get("notifyAsParticipant", False)),
+        consent={channel: parse_stored_instant(at) for channel, at in stored.get("consent", {}).items()},
+        version=int(values["version"]),
+        updated_at=parse_stored_instant(values["updatedAt"]) if "updatedAt" in values else None,
+    )

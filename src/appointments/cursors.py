@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from appointments.errors import ValidationError
@@ -16,10 +17,18 @@ from appointments.times import format_instant, parse_stored_instant
 class PageCursors:
     """Opaque ``nextToken`` values: where a page ended (start time and appointment ID), with a MAC over
     it and the query's scope (its userId or calendar), so only tokens this API issued for that query
-    are taken back."""
+    are taken back. ``secret`` gives the stack's signing key (``SigningKey``), asked for only when a token
+    is first made or checked."""
 
-    def __init__(self, key: str):
-        self.key = hashlib.sha256(f"appointments page cursor\n{key}".encode()).digest()
+    def __init__(self, secret: Callable[[], str]):
+        self.secret = secret
+        self._key: bytes | None = None
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = hashlib.sha256(f"appointments page cursor\n{self.secret()}".encode()).digest()
+        return self._key
 
     def _mac(self, scope: str, payload: str) -> str:
         digest = hmac.new(self.key, f"{scope}\n{payload}".encode(), hashlib.sha256).digest()[:16]

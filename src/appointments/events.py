@@ -48,8 +48,8 @@ class AppointmentEvent:
 
 def appointment_event(old: Appointment | None, new: Appointment | None) -> AppointmentEvent | None:
     """The event a stream record stands for; None when the record is no new version of an appointment
-    (the reminder ledger's own writes keep the version, and appointments are never removed). A hold's
-    expiry writes nothing, so it publishes nothing."""
+    (a write that keeps the version, as the reminder ledger's were while it lived on the appointment item,
+    is none; and appointments are never removed). A hold's expiry writes nothing, so it publishes nothing."""
     if new is None:
         return None
     if old is None:

@@ -1,5 +1,8 @@
 """Reminder logic: keep an appointment's reminders in step with its changes, and deliver each at most once.
 
+Each delivery is claimed in the message ledger (CalendarTable) before it is sent, so neither the sender
+nor the stream consumer writes to AppointmentsTable.
+
 ``ReminderScheduling`` is the stream consumer's logic; ``Reminders`` is the delivery, used by the
 sender (and by the consumer for a reminder due within a minute). Both take their clock, and reach
 AWS only through the adapters in ``adapters.py``.
@@ -9,49 +12,70 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from appointments.adapters import ReminderPublisher, ReminderRequest, ReminderSchedules
 from appointments.appointment import Appointment
-from appointments.ledger import ReminderLedger
+from appointments.ledger import ALL_SUBSCRIBERS, TOPIC, Claimed, MessageKey, MessageLedger, reminder_key
+from appointments.notifications import CLAIM_LEASE, Delivery, Notifications
 from appointments.reminder_plan import ScheduleChanges, schedule_changes
+from appointments.store import Tables
 from appointments.times import format_instant, utc_now
 
-CLAIM_LEASE = timedelta(seconds=30)  # shorter than Lambda's first async retry delay (about a minute)
+REMINDER = "reminder"
 
 
 class Reminders:
-    """Deliver one reminder at most once, and never for a cancelled or moved appointment."""
+    """Deliver one reminder at most once, and never for a cancelled or moved appointment: to the SNS topic,
+    then (with ``notifications``) to every recipient's contact on each of its channels."""
 
-    def __init__(self, ledger: ReminderLedger, publisher: ReminderPublisher,
-                 clock: Callable[[], datetime] = utc_now):
+    def __init__(self, tables: Tables, ledger: MessageLedger, publisher: ReminderPublisher,
+                 notifications: Notifications | None = None, clock: Callable[[], datetime] = utc_now):
+        self.tables = tables
         self.ledger = ledger
         self.publisher = publisher
+        self.notifications = notifications
         self.clock = clock
 
     def deliver(self, request: ReminderRequest) -> str:
-        appointment = self.ledger.appointment(request.appointment_id)
+        """The topic's outcome (``sent`` or why not); see ``deliver_all``."""
+        return self.deliver_all(request)[0]
+
+    def deliver_all(self, request: ReminderRequest) -> tuple[str, list[Delivery]]:
+        """The topic's outcome, and what became of each message to a person (``notifications.NotSent`` is
+        raised when one was not sent, after the topic's and every other)."""
+        appointment = self.tables.appointment(request.appointment_id)
         if appointment is None:
-            return "skipped: the appointment no longer exists"
+            return "skipped: the appointment no longer exists", []
         if not appointment.is_scheduled:
-            return "skipped: the appointment is cancelled"
+            return "skipped: the appointment is cancelled", []
         if format_instant(appointment.interval.start) != request.start_time:
-            return "skipped: stale, the appointment was rescheduled"
+            return "skipped: stale, the appointment was rescheduled", []
         if request.minutes_before not in appointment.reminders:
-            return "skipped: this reminder was removed"
-        if not self.ledger.claim(appointment, request.marker, self.clock(), CLAIM_LEASE):
+            return "skipped: this reminder was removed", []
+        key = reminder_key(request.minutes_before, request.start_time)
+        topic = self._publish(appointment, request.minutes_before, key)
+        if self.notifications is None or self.clock() >= appointment.interval.start:
+            return topic, []  # once it has started, "starts in an hour" would be false
+        return topic, self.notifications.send(REMINDER, appointment, key, minutes_before=request.minutes_before)
+
+    def _publish(self, appointment: Appointment, minutes_before: int, key: str) -> str:
+        message = MessageKey(appointment.appointment_id, ALL_SUBSCRIBERS, TOPIC, REMINDER, key)
+        if self.ledger.claim(message, self.clock(), CLAIM_LEASE, appointment.interval.end) is not Claimed.CLAIMED:
             return "skipped: already sent or being sent"
-        self.publisher.publish(appointment, request.minutes_before)
-        self.ledger.mark_sent(appointment.appointment_id, request.marker)
+        self.publisher.publish(appointment, minutes_before)
+        self.ledger.mark_sent(message, self.clock())
         return "sent"
 
 
 @dataclass(frozen=True)
 class Applied:
-    """What one change did: the schedule changes, and the outcome of each reminder sent at once."""
+    """What one change did: the schedule changes, the topic's outcome of each reminder sent at once, and what
+    became of its messages to people."""
 
     changes: ScheduleChanges
     sent: dict[int, str] = field(default_factory=dict)
+    messages: tuple[Delivery, ...] = ()
 
     @property
     def sent_count(self) -> int:
@@ -78,8 +102,9 @@ class ReminderScheduling:
             self.schedules.put(new, reminder)
         for minutes in changes.delete:
             self.schedules.delete(appointment_id, minutes)
-        sent = {}
+        sent, messages = {}, []
         for reminder in changes.send_now:
             request = ReminderRequest(appointment_id, reminder.minutes_before, format_instant(new.interval.start))
-            sent[reminder.minutes_before] = self.delivery.deliver(request)
-        return Applied(changes, sent)
+            sent[reminder.minutes_before], delivered = self.delivery.deliver_all(request)
+            messages += delivered
+        return Applied(changes, sent, tuple(messages))

@@ -1,4 +1,4 @@
-"""What the API answers (API.md): the JSON of an appointment, a calendar's rules, a conflict and an
+"""What the API answers (API.md): the JSON of an appointment, a calendar's rules and contact, a conflict and an
 interval, and the CORS headers of an answer.
 
 Pure, and apart from the stored forms (``codecs``): the HTTP layer and the appointment events shape
@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable
 
 from appointments.appointment import EXPIRED, HELD, Appointment
 from appointments.availability import WEEKDAYS, Availability, Window
+from appointments.contacts import Contact
 from appointments.occupancy import CalendarConflict
 from appointments.times import Interval, format_instant
 
@@ -55,6 +56,17 @@ def availability_json(rules: Availability) -> dict:
         "minimumNotice": rules.minimum_notice, "maximumAdvance": rules.maximum_advance,
         "maxPerDay": rules.max_per_day, "version": rules.version,
     }
+
+
+def contact_json(contact: Contact) -> dict:
+    """A contact as its calendar's owner reads it; fields not set are left out."""
+    shown = {"name": contact.name, "email": contact.email, "phone": contact.phone, "locale": contact.locale,
+             "timeZone": contact.time_zone}
+    return {**{k: v for k, v in shown.items() if v is not None}, "channels": list(contact.channels),
+            "notifyAsParticipant": contact.notify_as_participant,
+            "consent": {channel: format_instant(at) for channel, at in sorted(contact.consent.items())},
+            "version": contact.version,
+            "updatedAt": format_instant(contact.updated_at) if contact.updated_at else None}
 
 
 def conflict_json(conflict: CalendarConflict, for_user: str) -> dict:

@@ -40,7 +40,7 @@ class _Settings:
 class ApiSettings(_Settings):
     table_name: str = _env("TABLE_NAME")
     calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
-    stack_id: str = _env("STACK_ID")  # keys the list's page tokens (an ARN that API callers never see)
+    signing_key_arn: str = _env("SIGNING_KEY_ARN")  # the secret that keys page tokens (its ARN, not its value)
     allowed_origins: str = _env("ALLOWED_ORIGINS", optional=True)  # comma-separated; empty: no CORS
 
     @property
@@ -53,6 +53,11 @@ class ApiSettings(_Settings):
 class SenderSettings(_Settings):
     table_name: str = _env("TABLE_NAME")
     topic_arn: str = _env("TOPIC_ARN")
+    # Reminders to people: the ledger and contacts in CalendarTable, and the channels.
+    calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
+    configuration_set: str = _env("CONFIGURATION_SET")
+    business_name: str = _env("BUSINESS_NAME")
+    sender_email: str = _env("SENDER_EMAIL", optional=True)  # empty: e-mail is off
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,20 @@ class SchedulerSettings(_Settings):
     scheduler_role_arn: str = _env("SCHEDULER_ROLE_ARN")
     reminder_function_arn: str = _env("REMINDER_FUNCTION_ARN")
     dead_letter_queue_arn: str = _env("DEAD_LETTER_QUEUE_ARN")
-    table_name: str = _env("TABLE_NAME")  # a reminder due within a minute is delivered at once
+    table_name: str = _env("TABLE_NAME")  # a reminder due within a minute is delivered at once, as the sender would
     topic_arn: str = _env("TOPIC_ARN")
+    calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
+    configuration_set: str = _env("CONFIGURATION_SET")
+    business_name: str = _env("BUSINESS_NAME")
+    sender_email: str = _env("SENDER_EMAIL", optional=True)
+
+
+@dataclass(frozen=True)
+class NotifierSettings(_Settings):
+    calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
+    configuration_set: str = _env("CONFIGURATION_SET")
+    business_name: str = _env("BUSINESS_NAME")
+    sender_email: str = _env("SENDER_EMAIL", optional=True)  # empty: e-mail is off
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ class BookingStore:
 
     def _appointment_write(self, new: Appointment, previous: Appointment | None, at: datetime | None = None) -> dict:
         if previous is None:
-            item = {"appointmentId": new.appointment_id, **appointment_item(new), "reminderClaims": {}}
+            item = {"appointmentId": new.appointment_id, **appointment_item(new)}
             if new.request_hash:
                 item["requestHash"] = new.request_hash
             return {"Put": {"TableName": self.tables.table, "Item": to_item(item),

@@ -18,10 +18,18 @@ from appointments.times import utc_now
 if TYPE_CHECKING:
     from appointments.bookings import Bookings
     from appointments.calendars import Calendars
+    from appointments.contact_book import ContactBook
     from appointments.events import EventPublishing
+    from appointments.notifications import Notifications
     from appointments.reminders import Reminders, ReminderScheduling
     from appointments.series_bookings import SeriesBookings
-    from appointments.settings import ApiSettings, PublisherSettings, SchedulerSettings
+    from appointments.settings import (
+        ApiSettings,
+        NotifierSettings,
+        PublisherSettings,
+        SchedulerSettings,
+        SenderSettings,
+    )
     from appointments.store import Tables
 
 T = TypeVar("T")
@@ -65,45 +73,72 @@ def aws_client(service: str):
 
 @dataclass(frozen=True)
 class Services:
-    """What the API function serves with: the commands and the reads, over the same tables."""
+    """What the API function serves with: the commands, the reads and the contacts, over the same tables."""
 
     bookings: Bookings
     calendars: Calendars
     series: SeriesBookings
+    contacts: ContactBook
 
     @property
     def tables(self) -> Tables:
         return self.calendars.tables
 
 
-def build_services(dynamodb, settings: ApiSettings, *, clock: Clock = utc_now,
-                   sleep: Callable[[float], None] = time.sleep, store_class=None) -> Services:
+def build_services(dynamodb, settings: ApiSettings, *, signing_key: Callable[[], str] | None = None,
+                   clock: Clock = utc_now, sleep: Callable[[float], None] = time.sleep, store_class=None) -> Services:
+    """``signing_key`` gives the secret page tokens are keyed with; by default it is read, on first use, from
+    Secrets Manager (``settings.signing_key_arn``) with a client made then."""
     from appointments.bookings import Bookings
     from appointments.calendars import Calendars
+    from appointments.contact_book import ContactBook
     from appointments.cursors import PageCursors
     from appointments.retries import Backoff
     from appointments.series_bookings import SeriesBookings
+    from appointments.signing_key import SigningKey
     from appointments.store import BookingStore, Tables
 
+    if signing_key is None:
+        signing_key = SigningKey(lambda: aws_client("secretsmanager"), settings.signing_key_arn)
     tables = Tables(dynamodb, settings.table_name, settings.calendar_table_name, Backoff(sleep))
     store = (store_class or BookingStore)(tables)
     return Services(Bookings(store, clock=clock, sleep=sleep),
-                    Calendars(tables, PageCursors(settings.stack_id), clock=clock, sleep=sleep),
-                    SeriesBookings(store, clock=clock, sleep=sleep))
+                    Calendars(tables, PageCursors(signing_key), clock=clock, sleep=sleep),
+                    SeriesBookings(store, clock=clock, sleep=sleep),
+                    ContactBook(tables, clock=clock, sleep=sleep))
 
 
-def build_delivery(dynamodb, sns, *, table_name: str, topic_arn: str, clock: Clock = utc_now) -> Reminders:
-    """The at-most-once reminder delivery: the sender's, and the stream consumer's for a reminder due
-    within a minute. Its ledger reaches AppointmentsTable only as their roles allow (GetItem, UpdateItem)."""
+def build_notifications(dynamodb, sesv2, sns, settings: NotifierSettings | SenderSettings | SchedulerSettings, *,
+                        clock: Clock = utc_now) -> Notifications:
+    """Messages to people: contacts and the message ledger in CalendarTable, e-mail from the sender identity
+    (none: e-mail is off), SMS through SNS."""
+    from appointments.channels import EMAIL_CHANNEL, SMS_CHANNEL, EmailChannel, SmsChannel
+    from appointments.contacts_store import ContactsStore
+    from appointments.ledger import MessageLedger
+    from appointments.notifications import Notifications
+    from appointments.store import Tables
+
+    tables = Tables(dynamodb, "", settings.calendar_table_name)
+    channels = {EMAIL_CHANNEL: EmailChannel(sesv2, settings.sender_email, settings.configuration_set),
+                SMS_CHANNEL: SmsChannel(sns)}
+    return Notifications(ContactsStore(tables), MessageLedger(tables), channels, settings.business_name, clock=clock)
+
+
+def build_delivery(dynamodb, sns, sesv2, settings: SenderSettings | SchedulerSettings, *,
+                   clock: Clock = utc_now) -> Reminders:
+    """The at-most-once reminder delivery: the sender's, and the stream consumer's for a reminder due within a
+    minute. It reads AppointmentsTable (GetItem) and writes only CalendarTable (the message ledger)."""
     from appointments.adapters import ReminderPublisher
-    from appointments.ledger import ReminderLedger
+    from appointments.ledger import MessageLedger
     from appointments.reminders import Reminders
     from appointments.store import Tables
 
-    return Reminders(ReminderLedger(Tables(dynamodb, table_name)), ReminderPublisher(sns, topic_arn), clock=clock)
+    tables = Tables(dynamodb, settings.table_name, settings.calendar_table_name)
+    return Reminders(tables, MessageLedger(tables), ReminderPublisher(sns, settings.topic_arn),
+                     build_notifications(dynamodb, sesv2, sns, settings, clock=clock), clock=clock)
 
 
-def build_scheduling(scheduler, dynamodb, sns, settings: SchedulerSettings, *,
+def build_scheduling(scheduler, dynamodb, sns, sesv2, settings: SchedulerSettings, *,
                      clock: Clock = utc_now) -> ReminderScheduling:
     from appointments.adapters import ReminderSchedules, ScheduleTarget
     from appointments.reminders import ReminderScheduling
@@ -111,8 +146,7 @@ def build_scheduling(scheduler, dynamodb, sns, settings: SchedulerSettings, *,
     target = ScheduleTarget(settings.reminder_function_arn, settings.scheduler_role_arn,
                             settings.dead_letter_queue_arn)
     return ReminderScheduling(ReminderSchedules(scheduler, settings.schedule_group, target),
-                              build_delivery(dynamodb, sns, table_name=settings.table_name,
-                                             topic_arn=settings.topic_arn, clock=clock), clock=clock)
+                              build_delivery(dynamodb, sns, sesv2, settings, clock=clock), clock=clock)
 
 
 def build_publishing(events, settings: PublisherSettings) -> EventPublishing:
