@@ -297,6 +297,23 @@ def test_a_move_sends_the_new_and_the_previous_time_a_cancel_says_so_and_an_edit
     assert len(subjects) == 3
 
 
+def test_a_hold_sends_nothing_until_it_is_confirmed_and_a_moved_or_released_one_never(people):
+    people.contact("alice", {**ALICE, "locale": "en", "channels": ["email", "sms"]})
+    confirmed = people.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z", hold=10)
+    released = people.book("2026-12-02T09:00:00Z", "2026-12-02T10:00:00Z", hold=10)
+    people.notify()
+    people.bookings.change(released.appointment_id, {"startTime": "2026-12-03T09:00:00Z",
+                                                     "endTime": "2026-12-03T10:00:00Z"}, Caller())
+    people.bookings.cancel(released.appointment_id, Caller())
+    people.notify()
+    assert (to("alice@example.com"), texts()) == ([], [])
+    people.bookings.confirm(confirmed.appointment_id, Caller())
+    people.notify()
+    [confirmation] = to("alice@example.com")
+    assert confirmation.subject == "Example Clinic: Appointment confirmed for Tuesday, December 1, 2026"
+    assert len(texts()) == 1
+
+
 def test_a_reminder_reaches_the_topic_and_each_channel_once_even_when_the_schedule_fires_twice(people):
     inbox = people.inbox()
     people.contact("alice", ALICE)

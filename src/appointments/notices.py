@@ -2,8 +2,8 @@
 
 ``AppointmentBooked`` is a confirmation, ``AppointmentRescheduled`` a rescheduled notice (with the previous
 times), ``AppointmentCancelled`` a cancelled notice; every other event sends nothing (a change of details,
-reminders, participants or zone only; a hold; an outcome). A released hold was never confirmed, so its
-cancellation sends nothing either. Each notice is keyed by the version it reports, so a second delivery of
+reminders, participants or zone only; a hold; an outcome). A hold was never confirmed, so a move of one
+and its release send nothing either. Each notice is keyed by the version it reports, so a second delivery of
 the same event is the same message.
 """
 
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appointments.appointment import Appointment
+from appointments.appointment import HELD, Appointment
 from appointments.events import APPOINTMENT_BOOKED, APPOINTMENT_CANCELLED, APPOINTMENT_RESCHEDULED
 from appointments.ledger import change_key
 from appointments.messages import CANCELLED, CONFIRMATION, RESCHEDULED
 from appointments.times import Interval, parse_stored_instant
 
 KIND_OF = {APPOINTMENT_BOOKED: CONFIRMATION, APPOINTMENT_RESCHEDULED: RESCHEDULED, APPOINTMENT_CANCELLED: CANCELLED}
-HELD = "held"  # a hold's status (API.md, "Holds")
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,8 @@ def notice_of(event: dict) -> Notice | None:
         return None
     detail = event["detail"]
     shown, before = detail["appointment"], detail.get("previous")
-    if kind == CANCELLED and before and before.get("status") == HELD:
-        return None  # a released hold: nothing was ever confirmed
+    if shown.get("status") == HELD or (kind == CANCELLED and before and before.get("status") == HELD):
+        return None  # a hold, moved or released: nothing was ever confirmed
     appointment = appointment_of(shown)
     calendars = [shown["userId"], *(shown.get("participants") or ()), shown.get("assigned")]
     recipients = tuple(c for c in dict.fromkeys(calendars) if c)
