@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from icalendar import Alarm, Calendar, Event
-from icalendar.prop import vDuration
+from icalendar.prop import vDuration, vText
 
 from appointments.appointment import Appointment
 
@@ -33,13 +33,22 @@ class MinutesBefore(vDuration):
         return f"-PT{self.minutes}M".encode()
 
 
-# RFC 5545 allows no control character in text but the tab; line breaks are escaped by the library.
+# RFC 5545 allows no control character in text but the tab; line breaks are escaped (``\n``).
 CONTROL = {code: None for code in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F)}
+ESCAPED = str.maketrans({"\\": "\\\\", ";": "\\;", ",": "\\,", "\n": "\\n"})
 
 
-def text(value: str) -> str:
+class Text(vText):
+    """A TEXT value escaped as RFC 5545 says, character by character. The library's own escaping first reads
+    a literal backslash-N in the text as a line break, so a title holding ``\\N`` would change."""
+
+    def to_ical(self) -> bytes:
+        return str(self).translate(ESCAPED).encode()
+
+
+def text(value: str) -> Text:
     """``details`` text as iCalendar may carry it: CR LF and CR become LF, other controls are left out."""
-    return value.replace("\r\n", "\n").replace("\r", "\n").translate(CONTROL)
+    return Text(value.replace("\r\n", "\n").replace("\r", "\n").translate(CONTROL))
 
 
 def uid(appointment_id: str) -> str:
@@ -48,7 +57,7 @@ def uid(appointment_id: str) -> str:
 
 def event(appointment: Appointment) -> Event:
     details = appointment.details
-    summary = text(details.get("title") or "") or "Appointment"
+    summary = text(details.get("title") or "") or Text("Appointment")
     vevent = Event()
     vevent.add("uid", uid(appointment.appointment_id))
     vevent.add("sequence", appointment.version - 1)
