@@ -137,12 +137,92 @@ def test_a_booking_costs_one_consistent_read_and_one_transaction_whatever_the_pa
         assert response.status == 201
         assert [name for name, _ in counting.calls] == ["batch_get_item", "transact_write_items"]
         read, write = counting.calls[0][1], counting.calls[1][1]
-        # per calendar: its availability, and the two UTC days touched plus one either side (buffers and
-        # a local date for the daily cap may reach there; the rules read alongside tell)
-        assert len(read["RequestItems"][store.calendar]["Keys"]) == (4 + 1) * (count + 1)
+        # per calendar (none has rules): its availability, and the two UTC days the appointment touches
+        assert len(read["RequestItems"][store.calendar]["Keys"]) == (2 + 1) * (count + 1)
         assert read["RequestItems"][store.calendar]["ConsistentRead"] is True
         # the appointment, and per calendar the two buckets it enters and a check of its (absent) rules
         assert len(write["TransactItems"]) == 1 + (2 + 1) * (count + 1)
+
+
+def read_keys(call) -> set[tuple[str, str]]:
+    return {(k["userId"]["S"], k["day"]["S"]) for table in call[1]["RequestItems"].values()
+            for k in table["Keys"] if "day" in k}
+
+
+def test_rules_a_booking_did_not_expect_are_read_again_where_they_reach_and_then_known(store, clock):
+    """A provider in New York with a buffer and a daily cap. A booking at 00:30Z on 2026-12-01 is 19:30 on
+    2026-11-30 there: the cap counts that local date, which began on the UTC day before, and the buffer
+    reaches back into it too. The first booking (this instance has not seen the rules) reads the day it
+    touches, learns the rules, and reads where they reach before deciding; the next ones read there at once."""
+    from appointments.availability import parse_availability
+    from appointments.rules_store import RulesStore
+
+    always = {d: [{"start": "00:00", "end": "24:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    RulesStore(store).put("dr-ny", parse_availability({"timeZone": "America/New_York", "weekly": always,
+                                                       "bufferBefore": 60, "maxPerDay": 2}))
+    counting = CountingCalls(store.dynamodb)
+    conflict_detector.use(build_services(counting, API_SETTINGS, clock=clock))
+    first = Api().post(body=booking(start="2026-12-01T00:30:00Z", end="2026-12-01T01:00:00Z",
+                                    participants=["dr-ny"]))
+    assert first.status == 201
+    reads = [call for call in counting.calls if call[0] == "batch_get_item"]
+    assert [name for name, _ in counting.calls] == ["batch_get_item", "batch_get_item", "transact_write_items"]
+    assert read_keys(reads[0]) == {("alice", "2026-12-01"), ("alice", "availability"), ("dr-ny", "2026-12-01"),
+                                   ("dr-ny", "availability")}
+    assert read_keys(reads[1]) - read_keys(reads[0]) == {("dr-ny", "2026-11-30")}
+    counting.calls.clear()
+    second = Api().post(body=booking(user="bob", start="2026-12-01T00:00:00Z", end="2026-12-01T00:20:00Z",
+                                     participants=["dr-ny"]))
+    assert second.error == "Conflict"  # the first one's buffer
+    assert [name for name, _ in counting.calls] == ["batch_get_item"]
+    third = Api().post(body=booking(user="carol", start="2026-11-30T23:00:00Z", end="2026-11-30T23:20:00Z",
+                                    participants=["dr-ny"]))
+    assert third.status == 201
+    fourth = Api().post(body=booking(user="dave", start="2026-12-01T03:00:00Z", end="2026-12-01T03:20:00Z",
+                                     participants=["dr-ny"]))
+    assert (fourth.error, fourth.body["reason"]) == ("Unavailable", "dailyLimit")  # counted over both UTC days
+
+
+class RulesAppearingBeforeTheCommit(CountingCalls):
+    """Records every call; before the first transaction, stores ``rules`` for ``calendar`` as a concurrent
+    request would, after the booking read the calendar without rules."""
+
+    def __init__(self, client, store, calendar, rules):
+        super().__init__(client)
+        self.store, self.calendar, self.rules = store, calendar, rules
+
+    def transact_write_items(self, **kwargs):
+        from appointments.rules_store import RulesStore
+
+        if self.rules is not None:
+            RulesStore(self.store).put(self.calendar, self.rules)
+            self.rules = None
+        self.calls.append(("transact_write_items", kwargs))
+        return self._client.transact_write_items(**kwargs)
+
+
+def test_rules_that_appear_while_a_booking_is_decided_are_read_where_they_reach_before_it_commits(store, clock):
+    """dr-ny has one appointment at 18:00 New York time on 2026-11-30 (23:00Z) and no rules. A booking at
+    19:30 there (00:30Z the next UTC day) reads only the day it touches. Meanwhile a cap of one a day is
+    stored: the commit loses on the rules item's absence, the retry finds the rules, reads the day their
+    local date begins on, and refuses; without that read it would count no appointment and book a second."""
+    from appointments.availability import parse_availability
+
+    always = {d: [{"start": "00:00", "end": "24:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    conflict_detector.use(build_services(store.dynamodb, API_SETTINGS, clock=clock))
+    assert Api().post(body=booking(user="carol", start="2026-11-30T23:00:00Z", end="2026-11-30T23:20:00Z",
+                                   participants=["dr-ny"])).status == 201
+    rules = parse_availability({"timeZone": "America/New_York", "weekly": always, "maxPerDay": 1})
+    racing = RulesAppearingBeforeTheCommit(store.dynamodb, store, "dr-ny", rules)
+    conflict_detector.use(build_services(racing, API_SETTINGS, clock=clock))
+    second = Api().post(body=booking(start="2026-12-01T00:30:00Z", end="2026-12-01T01:00:00Z",
+                                     participants=["dr-ny"]))
+    assert (second.status, second.error, second.body.get("reason")) == (409, "Unavailable", "dailyLimit")
+    assert [name for name, _ in racing.calls] == ["batch_get_item", "transact_write_items",
+                                                  "batch_get_item", "batch_get_item"]
+    reads = [call for call in racing.calls if call[0] == "batch_get_item"]
+    assert ("dr-ny", "2026-11-30") not in read_keys(reads[0]) | read_keys(reads[1])
+    assert ("dr-ny", "2026-11-30") in read_keys(reads[2])
 
 
 # -- buckets written before calendars had owners --------------------------------------------------------

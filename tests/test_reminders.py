@@ -16,7 +16,7 @@ from appointments.caller import Caller
 from appointments.settings import NotifierSettings, PublisherSettings, SchedulerSettings, SenderSettings
 from appointments.times import UTC
 from appointments.wiring import build_delivery, build_scheduling
-from conftest import API_SETTINGS, ENV, TEMPLATE, Clock, Flaky, resolve
+from conftest import API_SETTINGS, ENV, TEMPLATE, Clock, CountingCalls, Flaky, resolve
 from lambdas import StackSettings, wire
 from local_aws import ScheduleFirer, StreamPump
 from proxy_events import LambdaContext
@@ -309,6 +309,21 @@ def test_a_duplicate_delivery_publishes_exactly_once(system):
     outcomes = [system.send(request_for(appointment))["outcome"] for _ in range(3)]
     assert outcomes == ["sent", "skipped: already sent or being sent", "skipped: already sent or being sent"]
     assert len(system.messages(inbox)) == 1
+
+
+WRITES = {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"}
+
+
+def test_firing_a_reminder_writes_nothing_to_the_appointments_table_and_adds_no_stream_record(system):
+    """The claim and the mark live in CalendarTable: no GSI write, nothing for the stream consumers to skip."""
+    appointment = system.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")
+    system.sync()
+    counting = CountingCalls(system.dynamodb)
+    reminder_sender.use(build_delivery(counting, system.sns, system.ses, system.settings.sending, clock=system.clock))
+    assert system.send(request_for(appointment))["outcome"] == "sent"
+    written = {kwargs.get("TableName") or str(kwargs) for name, kwargs in counting.calls if name in WRITES}
+    assert written and all(system.store.table not in table for table in written)
+    assert system.sync() == 0
 
 
 def test_the_sender_skips_a_cancelled_appointment(system):

@@ -4,6 +4,11 @@ Each command is the same loop: ``decision.plan`` says what to read, the store re
 consistent BatchGetItem, ``decision.decide`` and ``decision.refused`` accept or refuse, and the store
 commits ``decision.outcome`` in one transaction. A commit that lost to a concurrent change (StaleRead)
 reads and decides again, with jittered backoff, a bounded number of times.
+
+The plan reads each calendar where the rules this instance last saw for it reach (``hints``): the
+days the appointment touches for a calendar without rules. Rules it did not expect (a calendar seen
+for the first time, or rules changed since) make ``settle`` ask for more (ReadMore), and the change is
+decided on a second read that has it; the hints then know.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from appointments.appointment import (
     require_future,
     with_outcome,
 )
+from appointments.availability import Availability
 from appointments.caller import Caller
 from appointments.errors import (
     AppointmentCancelled,
@@ -39,6 +45,8 @@ from appointments.errors import (
     NotFound,
     OutcomeNotRecordable,
     PreconditionFailed,
+    ReadMore,
+    StaleRead,
     ValidationError,
 )
 from appointments.inputs import UNCONDITIONAL, Idempotency, Precondition
@@ -47,6 +55,9 @@ from appointments.store import BookingStore
 from appointments.times import utc_now
 
 T = TypeVar("T")
+MAX_HINTS = 10_000  # calendars whose rules an instance remembers between requests
+
+
 class Bookings:
     def __init__(self, store: BookingStore, *, clock: Callable[[], datetime] = utc_now,
                  max_attempts: int = MAX_ATTEMPTS, sleep: Callable[[float], None] = time.sleep):
@@ -54,6 +65,14 @@ class Bookings:
         self.clock = clock
         self.max_attempts = max_attempts
         self.sleep = sleep
+        self.hints: dict[str, Availability | None] = {}  # the rules last read, by calendar
+
+    def _read(self, plan: decision.Plan, appointment_id: str | None = None) -> decision.Snapshot:
+        snapshot = self.store.read(plan, appointment_id)
+        if len(self.hints) > MAX_HINTS:
+            self.hints.clear()
+        self.hints.update(snapshot.rules)
+        return snapshot
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         return until_committed(attempt, self.sleep, self.max_attempts)
@@ -63,15 +82,23 @@ class Bookings:
         """Decide the change on what was read, commit it, and return the appointment as committed (with a
         pool's member assigned); or raise its refusal."""
         now = self.clock()
-        committed, decided = decision.settle(before, after, plan, snapshot, now)
+        try:
+            committed, decided = decision.settle(before, after, plan, snapshot, now)
+        except ReadMore as more:  # rules it did not expect: decide on one read that has what they reach
+            plan = plan.including(more.buckets)
+            snapshot = self._read(plan)
+            try:
+                committed, decided = decision.settle(before, after, plan, snapshot, now)
+            except ReadMore:  # the rules changed again in between: start over
+                raise StaleRead() from None
         self.store.commit(decision.outcome(committed, before, decided, snapshot, now, plan.holds_of))
         return committed
 
     def _change(self, before: Appointment, after: Appointment, caller: Caller) -> Appointment:
         """Read what a change of an existing appointment needs (nothing, for an edit that stays on its
         calendars), decide it, and commit it."""
-        plan = decision.plan(before, after)
-        snapshot = self.store.read(plan) if plan.days or plan.holds_of else decision.Snapshot()
+        plan = decision.plan(before, after, self.hints)
+        snapshot = self._read(plan) if plan.days or plan.holds_of else decision.Snapshot()
         caller.may_name((p for p in after.participants if p not in before.participants), snapshot.rules)
         return self._commit(before, after, plan, snapshot)
 
@@ -88,8 +115,8 @@ class Bookings:
 
         def attempt() -> Appointment:
             nonlocal replayed
-            plan = decision.plan(None, proposed)
-            snapshot = self.store.read(plan, appointment_id if idempotency else None)
+            plan = decision.plan(None, proposed, self.hints)
+            snapshot = self._read(plan, appointment_id if idempotency else None)
             if snapshot.appointment is not None:
                 if snapshot.appointment.request_hash != proposed.request_hash:
                     raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body; "

@@ -13,8 +13,12 @@ Pure. A booking, a move, an edit and a cancel are each a change of one appointme
    each rules item conditioned on the version read, and decides nothing itself.
 
 Which UTC days an interval touches is spelled once, ``days_touched``; the spans it is asked about
-are named here: a decision reads a day either side (``DECISION_REACH``), and an entry reaches at
-most the largest buffer past its appointment (``ENTRY_REACH``).
+are named here. A decision rests on the buckets of the footprint and of the local date a daily cap
+counts (``reach``): a calendar without rules, on the days the appointment itself touches. A booking
+plans those from the rules it has seen before (``hints``), and ``settle`` refuses to decide on a read
+that misses any (``ReadMore``: rules it did not expect), so the booking reads again with them. With
+no hints, a plan reads a day either side (``DECISION_REACH``), which covers any rules; an entry
+reaches at most the largest buffer past its appointment (``ENTRY_REACH``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from appointments.appointment import HELD, IN_ORDER, Appointment
 from appointments.availability import MAX_BUFFER, Availability, refusal
-from appointments.errors import Conflict, NoneAvailable, TooManyHolds, Unavailable, ValidationError
+from appointments.errors import Conflict, NoneAvailable, ReadMore, TooManyHolds, Unavailable, ValidationError
 from appointments.occupancy import CalendarConflict, Entry, Occupancy
 from appointments.representations import conflict_json
 from appointments.series import SeriesRecord
@@ -97,13 +101,25 @@ class Plan:
         """The calendars whose rules the decision reads; the commit condition-checks those it decided on."""
         return (*self.checked, *self.members)
 
+    def including(self, buckets: Iterable[tuple[str, str]]) -> Plan:
+        """The same plan, reading these (calendar, day) buckets too."""
+        days = {c: set(d) for c, d in self.days.items()}
+        for calendar_id, day in buckets:
+            days.setdefault(calendar_id, set()).add(day)
+        return replace(self, days={c: frozenset(d) for c, d in days.items()})
 
-def plan(before: Appointment | None, after: Appointment) -> Plan:
+
+def plan(before: Appointment | None, after: Appointment,
+         hints: Mapping[str, Availability | None] | None = None) -> Plan:
     """A booking is decided on every calendar it occupies; a move likewise; a change of participants on
     the calendars it adds; an edit of details, reminders or time zone, and a cancel, on none. The
     calendars an appointment leaves (all of them on a move or a cancel) are read only to take its entry
     out of them. A pool's member is decided among all its members, on a booking and on a move. A hold
-    confirmed stays where it is, and its entries are read to be written again without their expiry."""
+    confirmed stays where it is, and its entries are read to be written again without their expiry.
+
+    With ``hints`` (the rules seen before, by calendar), a calendar decided on is read where those rules
+    reach (``reach``; a calendar not in them as one without rules); without, a day either side. A pool's
+    members are always read a day either side: choosing among them counts each one's local date."""
     pool = after.any_of if after.occupies and (before is None or after.interval != before.interval) else ()
     held = HELD in (after.status, before.status if before else None)
     holds_of = after.user_id if held and (before is None or before.status != after.status) else None
@@ -119,9 +135,24 @@ def plan(before: Appointment | None, after: Appointment) -> Plan:
     days: dict[str, set[str]] = {}
     for calendar_id in leaving:
         days.setdefault(calendar_id, set()).update(days_touched(widened(before.interval, ENTRY_REACH)))
-    for calendar_id in (*checked, *pool):
+    for calendar_id in checked:
+        days.setdefault(calendar_id, set()).update(
+            days_touched(widened(after.interval, DECISION_REACH)) if hints is None
+            else (day for span in reach(after.interval, hints.get(calendar_id)) for day in days_touched(span)))
+    for calendar_id in pool:
         days.setdefault(calendar_id, set()).update(days_touched(widened(after.interval, DECISION_REACH)))
     return Plan(checked, {c: frozenset(d) for c, d in days.items()}, pool, holds_of)
+
+
+def reach(interval: Interval, rules: Availability | None) -> tuple[Interval, ...]:
+    """What a decision on a calendar rests on: the footprint (the interval widened by the buffers), and the
+    local date of the start when a daily cap counts it."""
+    if rules is None:
+        return (interval,)
+    footprint = rules.footprint(interval)
+    if rules.max_per_day is None:
+        return (footprint,)
+    return footprint, rules.local_day(rules.local_date(interval.start))
 
 
 def search_days(window: Interval, duration: timedelta) -> list[str]:
@@ -165,13 +196,13 @@ def decide(appointment: Appointment, checked: Iterable[str], occupancy: Mapping[
     checked = set(checked)
     for calendar_id in (c for c in appointment.calendars if c in checked):
         calendar_rules, existing = rules.get(calendar_id), occupancy.get(calendar_id, NOTHING)
-        footprint = calendar_rules.footprint(appointment.interval) if calendar_rules else appointment.interval
+        footprint, *day = reach(appointment.interval, calendar_rules)
         footprints[calendar_id] = footprint
         starts, local_date = 0, None
         if calendar_rules:
             local_date = calendar_rules.local_date(appointment.interval.start)
-            if calendar_rules.max_per_day is not None:
-                counted[calendar_id] = calendar_rules.local_day(local_date)
+            if day:
+                counted[calendar_id] = day[0]
                 starts = existing.starting_on(calendar_rules.zone, local_date, ignore=appointment.appointment_id)
         reason = refusal(calendar_rules, appointment.interval, now, starts, local_date)
         if reason and unavailable is None:
@@ -193,12 +224,17 @@ def settle(before: Appointment | None, after: Appointment, plan: Plan, snapshot:
         raise TooManyHolds()
     occupancy = snapshot.occupancy(now)
     decided = decide(after, plan.checked, occupancy, snapshot.rules, now)
+    unread = decided.rests_on - snapshot.buckets.keys()
+    if unread:  # the rules read reach buckets the plan did not read: decide on none of it
+        raise ReadMore(unread)
     refused(decided, after, snapshot.rules)
     if not plan.members:
         return after, decided
     member, member_decision, reasons = choose(after, plan.members, occupancy, snapshot.rules, now)
     if member is None:
         raise NoneAvailable(reasons)
+    if member_decision.rests_on - snapshot.buckets.keys():  # members are read a day either side
+        raise ReadMore(member_decision.rests_on - snapshot.buckets.keys())
     return replace(after, assigned=member), Decision(None, [], {**decided.footprints, **member_decision.footprints},
                                                      {**decided.counted, **member_decision.counted})
 

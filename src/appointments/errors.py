@@ -90,6 +90,15 @@ class StaleRead(Exception):
     """A conditional write lost to a concurrent change; re-read and decide again. Never reaches a client."""
 
 
+class ReadMore(Exception):
+    """A decision needs buckets its read did not fetch (rules the booking did not expect reach them): read
+    again with ``buckets`` too, and decide on that read. Never reaches a client."""
+
+    def __init__(self, buckets: set[tuple[str, str]]):
+        super().__init__(f"{len(buckets)} more buckets to read")
+        self.buckets = buckets
+
+
 class NoneAvailable(AppointmentError):
     """No member of a pool (anyOf) qualifies; ``calendars`` gives each one's reason: ``conflict``, or the
     reason its rules refuse (outsideHours, minimumNotice, maximumAdvance, dailyLimit)."""
