@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -59,10 +60,16 @@ def test_the_page_shows_the_appointment_in_the_recipients_language_and_zone(api,
     page = response.body
     assert '<html lang="de">' in page
     shown = text_of(page)
-    assert "Ihr Termin" in shown and "Zahnreinigung" in shown and "Praxis 2" in shown and "Alice Example" in shown
-    assert "10:00" in shown and "Mitteleuropäische Normalzeit" in shown  # 09:00Z in Berlin, with the zone's name
+    assert "Ihr Termin" in shown
+    assert "Zahnreinigung" in shown
+    assert "Praxis 2" in shown
+    assert "Alice Example" in shown
+    assert "10:00" in shown
+    assert "Mitteleuropäische Normalzeit" in shown
     assert "<script" not in page.lower()
-    assert 'action="' in page and 'name="startTime"' in page and "Termin absagen" in shown
+    assert 'action="' in page
+    assert 'name="startTime"' in page
+    assert "Termin absagen" in shown
 
 
 def test_every_manage_answer_carries_the_security_headers_and_sets_no_cookie(api, booked):
@@ -110,7 +117,8 @@ def test_a_move_to_an_offered_time_is_a_patch(api, booked):
     assert response.status == 200
     assert "Erledigt" in text_of(response.body)
     moved = api.get(f"/appointments/{booked['appointmentId']}").body
-    assert moved["startTime"] == target and moved["version"] == booked["version"] + 1
+    assert moved["startTime"] == target
+    assert moved["version"] == booked["version"] + 1
     assert parse_instant(moved["endTime"], "e") - parse_instant(target, "s") == timedelta(hours=1)
     assert moved["participants"] == booked["participants"]
 
@@ -131,7 +139,9 @@ def test_a_time_taken_since_the_page_was_shown_is_refused_as_a_patch_is(api, boo
     as_json = api.post(f"/manage/{token}/reschedule", {"startTime": target}, headers=JSON)
     assert as_json.status == 400  # no longer offered
     page = api.post(f"/manage/{token}/reschedule", raw=f"startTime={target}", headers=FORM)
-    assert page.status == 400 and 'id="error"' in page.body and target not in page.body
+    assert page.status == 400
+    assert 'id="error"' in page.body
+    assert target not in page.body
     assert api.get(f"/appointments/{booked['appointmentId']}").body["version"] == booked["version"]
 
 
@@ -151,10 +161,12 @@ def test_cancel_is_a_delete_and_then_the_page_shows_it_cancelled(api, booked):
     token = token_for(booked)
     response = api.post(f"/manage/{token}/cancel", raw="", headers=FORM)
     assert response.status == 200
-    assert "abgesagt" in text_of(response.body) and 'name="startTime"' not in response.body
+    assert "abgesagt" in text_of(response.body)
+    assert 'name="startTime"' not in response.body
     assert api.get(f"/appointments/{booked['appointmentId']}").body["status"] == "cancelled"
     again = api.post(f"/manage/{token}/cancel", raw="", headers=JSON)
-    assert again.status == 200 and again.body["appointment"]["status"] == "cancelled"
+    assert again.status == 200
+    assert again.body["appointment"]["status"] == "cancelled"
     assert api.post(f"/manage/{token}/reschedule", {"startTime": "2026-11-26T09:00:00Z"}, headers=JSON).status == 409
 
 
@@ -162,21 +174,27 @@ def test_after_the_start_the_link_reads_and_refuses_to_cancel(api, booked, clock
     clock.now = parse_instant(booked["startTime"], "s") + timedelta(minutes=5)
     token = token_for(booked)
     page = api.get(f"/manage/{token}")
-    assert page.status == 200 and 'name="startTime"' not in page.body
+    assert page.status == 200
+    assert 'name="startTime"' not in page.body
     refused = api.post(f"/manage/{token}/cancel", raw="", headers=JSON)
-    assert refused.status == 409 and refused.body["error"] == "NotCancellable"
+    assert refused.status == 409
+    assert refused.body["error"] == "NotCancellable"
     assert api.get(f"/appointments/{booked['appointmentId']}").body["status"] == "scheduled"
 
 
 def test_a_participants_link_only_reads(api, booked):
     token = token_for(booked, "dr-smith")
     page = api.get(f"/manage/{token}")
-    assert page.status == 200 and "Zahnreinigung" in page.body
-    assert "Alice" not in page.body and 'name="startTime"' not in page.body and "<form" not in page.body
+    assert page.status == 200
+    assert "Zahnreinigung" in page.body
+    assert "Alice" not in page.body
+    assert 'name="startTime"' not in page.body
+    assert "<form" not in page.body
     assert api.get(f"/manage/{token}", headers=JSON).body["slots"] == []
     for action, body in (("cancel", ""), ("reschedule", f"startTime={booked['startTime']}")):
         refused = api.post(f"/manage/{token}/{action}", raw=body, headers={**FORM, **JSON})
-        assert refused.status == 403 and refused.body["error"] == "Forbidden"
+        assert refused.status == 403
+        assert refused.body["error"] == "Forbidden"
     assert api.get(f"/appointments/{booked['appointmentId']}").body["version"] == booked["version"]
 
 
@@ -243,9 +261,12 @@ def test_a_link_past_its_expiry_is_gone_and_changes_nothing(api, booked, clock):
     token = token_for(booked)
     clock.now = parse_instant(booked["endTime"], "e")
     response = api.get(f"/manage/{token}", headers=JSON)
-    assert response.status == 410 and response.body["error"] == "LinkExpired"
+    assert response.status == 410
+    assert response.body["error"] == "LinkExpired"
     page = api.get(f"/manage/{token}")
-    assert page.status == 410 and "abgelaufen" in text_of(page.body) and "Zahnreinigung" not in page.body
+    assert page.status == 410
+    assert "abgelaufen" in text_of(page.body)
+    assert "Zahnreinigung" not in page.body
     for action in ("cancel", "reschedule"):
         refused = api.post(f"/manage/{token}/{action}", raw="startTime=2026-12-03T09:00:00Z", headers={**FORM, **JSON})
         assert refused.status == 410
@@ -336,3 +357,69 @@ def test_under_cognito_the_link_is_the_credential_whoever_is_signed_in(as_user, 
     moved = as_user("mallory").post(f"/manage/{token}/reschedule", {"startTime": target}, headers=JSON)
     assert moved.status == 200
     assert as_user("alice").get(f"/appointments/{booked['appointmentId']}").body["startTime"] == target
+
+
+# -- the links in messages ----------------------------------------------------------------------------------
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("kind", ["confirmation", "rescheduled", "cancelled", "reminder"])
+def test_every_message_carries_the_link_whole_in_text_html_and_sms(kind):
+    from appointments.contacts import Contact
+    from appointments.messages import MAX_SMS, compose
+    from test_notifications import APPOINTMENT, EARLIER
+
+    link = "https://abc123.execute-api.us-east-1.amazonaws.com/prod/manage/" + "A" * 43
+    long_details = {**APPOINTMENT.details, "title": LONG, "location": LONG}
+    for appointment in (APPOINTMENT, replace(APPOINTMENT, details=long_details)):
+        message = compose(kind, appointment, Contact(locale="de"), "Praxis", previous=EARLIER, minutes_before=60,
+                          link=link)
+        assert link in message.text
+        assert f'href="{link}"' in message.html
+        assert message.sms.endswith(link)  # last, never cut
+        assert len(message.sms) <= MAX_SMS
+        assert message.link == link
+
+
+def test_a_messages_link_opens_its_recipients_page(dynamodb, clock):
+    """Booked through the API, notified as the stack notifies: alice's e-mail and SMS link to her page; the
+    provider's e-mail links to a page that only reads."""
+    import conflict_detector
+    import notifier
+    from appointments.wiring import build_notifications, build_services
+    from conftest import API_SETTINGS, SIGNING_KEY_ARN, Api
+    from test_notifications import ALICE as ALICE_CONTACT
+    from test_notifications import PROVIDER, People, texts, to
+
+    people = People(dynamodb, clock)
+    conflict_detector.use(build_services(dynamodb, API_SETTINGS, signing_key=lambda: SIGNING_KEY, clock=clock,
+                                         sleep=lambda _: None))
+    linked = replace(people.settings.notifying, signing_key_arn=SIGNING_KEY_ARN,
+                     manage_base_url="https://api.example.com/prod")
+    notifier.use(build_notifications(dynamodb, people.ses, people.sns, linked, clock=clock,
+                                     signing_key=lambda: SIGNING_KEY))
+    people.contact("alice", ALICE_CONTACT)
+    people.contact("dr-smith", PROVIDER)
+    api = Api()
+    booked = api.post(body=booking(participants=["dr-smith"], details={"title": "Check-up"})).body
+    people.notify()
+    links = {}
+    for address, calendar in (("alice@example.com", "alice"), ("smith@clinic.example", "dr-smith")):
+        [email] = to(address)
+        [link] = re.findall(r"https://api\.example\.com/prod/manage/[A-Za-z0-9_-]+", email.body)[:1]
+        assert link.rsplit("/", 1)[1] == token_for(booked, calendar)
+        links[calendar] = link.rsplit("/", 1)[1]
+    [(_, sms)] = [t for t in texts() if t[0] == "+4915112345678"]
+    assert sms.endswith(f"https://api.example.com/prod/manage/{links['alice']}")
+    assert api.get(f"/manage/{links['alice']}", headers=JSON).body["slots"]
+    assert api.get(f"/manage/{links['dr-smith']}", headers=JSON).body["slots"] == []
+
+
+def test_list_unsubscribe_names_the_link_then_the_reply_that_stops_messages():
+    from appointments.channels import EmailChannel
+
+    channel = EmailChannel(None, "clinic@example.com", "")
+    reply = "<mailto:clinic@example.com?subject=unsubscribe>"
+    assert channel.unsubscribe("https://x/manage/t") == f"<https://x/manage/t>, {reply}"
+    assert channel.unsubscribe() == reply
