@@ -423,3 +423,20 @@ def test_list_unsubscribe_names_the_link_then_the_reply_that_stops_messages():
     reply = "<mailto:clinic@example.com?subject=unsubscribe>"
     assert channel.unsubscribe("https://x/manage/t") == f"<https://x/manage/t>, {reply}"
     assert channel.unsubscribe() == reply
+
+
+@pytest.mark.slow
+def test_the_booking_handler_loads_jinja2_and_babel_only_on_the_manage_routes():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys, conflict_detector\n"
+            "from appointments.settings import ApiSettings\n"
+            "from appointments.wiring import build_services\n"
+            "build_services(None, ApiSettings('t', 'c', 'arn'), signing_key=lambda: 'k')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'jinja2', 'markupsafe', 'babel'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                            cwd=ROOT / "src")
+    assert result.stdout.strip() == "[]"

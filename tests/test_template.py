@@ -349,7 +349,8 @@ def test_manage_routes_have_no_authorizer_and_say_why_to_checkov(name):
     assert method["Properties"]["AuthorizationType"] == "NONE"
     assert "AuthorizerId" not in method["Properties"]
     (skip,) = method["Metadata"]["checkov"]["skip"]
-    assert skip["id"] == "CKV_AWS_59" and "token" in skip["comment"]
+    assert skip["id"] == "CKV_AWS_59"
+    assert "token" in skip["comment"]
 
 
 def test_manage_routes_have_their_own_stage_throttling_below_the_stages():

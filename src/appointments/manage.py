@@ -17,14 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from appointments.appointment import CANCELLED, EXPIRED, Appointment
-from appointments.bookings import Bookings
-from appointments.calendars import Calendars
 from appointments.caller import Caller
 from appointments.contacts import Contact, resolve_locale
-from appointments.contacts_store import ContactsStore
 from appointments.errors import (
     AppointmentCancelled,
     AppointmentError,
@@ -36,8 +34,13 @@ from appointments.errors import (
     ValidationError,
 )
 from appointments.manage_links import ManageLinks
-from appointments.store import Tables
 from appointments.times import Interval, format_instant, parse_instant, utc_now
+
+if TYPE_CHECKING:  # the page (manage_page) needs only the view, without the data layer
+    from appointments.bookings import Bookings
+    from appointments.calendars import Calendars
+    from appointments.contacts_store import ContactsStore
+    from appointments.store import Tables
 
 MOVE_SEARCH = timedelta(days=14)  # how far ahead the page looks for times to move to
 MOVES_OFFERED = 8
