@@ -44,10 +44,16 @@ $(AWSCLI_VENV)/.installed: requirements/awscli.txt
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(AWSCLI_VENV)/.installed ## Create .venv, .venv-sam, .venv-checkov and .venv-awscli with pinned dependencies
 
-run: $(VENV)/.installed ## Run the whole system locally on moto: API on http://127.0.0.1:PORT (default 3000)
+run: $(VENV)/.installed ## Run the whole system locally on moto: API and manage pages on http://127.0.0.1:PORT (default 3000)
 	$(PY) scripts/run_local.py
 
-test: install ## Unit, template, lint, scan, moto and end-to-end tests (what .ci/run calls)
+test: install ## Unit, template, lint, scan, moto, end-to-end and browser tests (what .ci/run calls)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium and chromium-driver for the browser test ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "No chromium/chromedriver: the browser test is skipped (sudo apt-get install chromium chromium-driver)"; fi; \
+	fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## ruff, cfn-lint and sam validate --lint (make scan runs checkov)

@@ -84,10 +84,11 @@ def wire(settings: StackSettings, *, dynamodb, scheduler, sns, events, ses=None,
     ses = ses or boto3.client("sesv2")
     signing_key = SigningKey(secrets or (lambda: boto3.client("secretsmanager")), settings.api.signing_key_arn)
     wired = Wired(build_services(dynamodb, settings.api, signing_key=signing_key, clock=clock, sleep=sleep),
-                  build_scheduling(scheduler, dynamodb, sns, ses, settings.scheduling, clock=clock),
+                  build_scheduling(scheduler, dynamodb, sns, ses, settings.scheduling, clock=clock,
+                                   signing_key=signing_key),
                   build_publishing(events, settings.publishing),
-                  build_delivery(dynamodb, sns, ses, settings.sending, clock=clock),
-                  build_notifications(dynamodb, ses, sns, settings.notifying, clock=clock))
+                  build_delivery(dynamodb, sns, ses, settings.sending, clock=clock, signing_key=signing_key),
+                  build_notifications(dynamodb, ses, sns, settings.notifying, clock=clock, signing_key=signing_key))
     conflict_detector.use(wired.services, settings.api.origins)
     reminder_scheduler.use(wired.scheduling)
     reminder_sender.use(wired.delivery)

@@ -12,7 +12,8 @@
    does), with the environment each function has in the deployed stack.
 5. An SQS inbox subscribed to the notification topic, and one that a rule on the event bus feeds;
    each reminder and each appointment event is printed as it arrives. Every e-mail and SMS that moto's
-   SES and SNS accept is printed too (recipient, subject, first lines), from the moto layer's outbox.
+   SES and SNS accept is printed too (recipient, subject, first lines, and the e-mail's manage link on a
+   line of its own), from the moto layer's outbox. The links lead to this gateway, which serves the manage pages.
 
 Every child is supervised: a function instance or the stream process that dies is started again
 (Lambda starts a new instance too; the stream consumer and the sender are idempotent, so replayed
@@ -33,6 +34,7 @@ import json
 import multiprocessing
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -67,6 +69,7 @@ RESTARTS, RESTART_WINDOW = 5, 60.0  # a child that dies more often than this sto
 STOP_GRACE = 2.0  # seconds a child gets to stop before it is killed
 DRAIN_GRACE = 5.0  # seconds the requests being served get to finish when the stack stops
 SPAWN = multiprocessing.get_context("spawn")
+MESSAGE_SENDERS = ("ReminderSender", "ReminderScheduler", "Notifier")  # the functions whose messages carry links
 
 
 def log(message: str) -> None:
@@ -304,13 +307,20 @@ def show_reminder(envelope: dict) -> str:
             f"           {envelope.get('Subject')}\n           {text}")
 
 
+MANAGE_LINK = re.compile(r"https?://\S+/manage/[A-Za-z0-9_-]+")
+
+
 def show_message(entry: dict) -> str:
-    """An e-mail or SMS as moto's SES or SNS accepted it: recipient, subject and the first lines."""
+    """An e-mail or SMS as moto's SES or SNS accepted it: recipient, subject and the first lines, then its
+    manage link on a line of its own, to open in a browser."""
     if entry["channel"] == "sms":
         return f"SMS to {entry['to']}\n           {entry['text']}"
-    lines = [line for line in (entry.get("text") or "").splitlines() if line.strip()][:4]
+    text = entry.get("text") or ""
+    lines = [line for line in text.splitlines() if line.strip()][:4]
     body = "".join(f"\n           {line}" for line in lines)
-    return f"EMAIL to {', '.join(entry['to'])}: {entry.get('subject')}{body}"
+    link = MANAGE_LINK.search(text)
+    shown = f"\n           manage link: {link.group(0)}" if link else ""
+    return f"EMAIL to {', '.join(entry['to'])}: {entry.get('subject')}{body}{shown}"
 
 
 def print_outbox(path: Path, stop: threading.Event) -> None:
@@ -437,6 +447,9 @@ class LocalStack:
         log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
         origins = allowed_origins()
         outputs, environments = deploy_into_moto(ENV, STACK, {"AllowedOrigins": ",".join(origins)} if origins else {})
+        api = f"http://127.0.0.1:{self.port}"
+        for name in MESSAGE_SENDERS:  # their links lead to this gateway, not to the stage URL the stack names
+            environments[name] = {**environments[name], "MANAGE_BASE_URL": api}
         sqs, reminders, events = subscribe_inboxes(outputs["NotificationTopicArn"], outputs["AppointmentEventBusName"])
         notification_dlq = sqs.get_queue_attributes(QueueUrl=outputs["NotificationDeadLetterQueueUrl"],
                                                     AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -451,14 +464,14 @@ class LocalStack:
         routes = routes_from_template(conditions={"HasAllowedOrigins": bool(origins)})  # preflights only with CORS on
         self.server = serve(wsgi_app(routes, self.pool.invoke, log, origins), self.port)
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-        api = f"http://127.0.0.1:{self.port}"
         print(f"\nAppointment API ready on {api}  (stage {outputs['ApiEndpoint'].rsplit('/', 1)[1]}, "
               f"{self.workers} function instances; local mode does not check SigV4)\n"
               f"Processes: moto server pid {self.moto.pid}, function instances pid "
               f"{', '.join(str(p.pid) for p in self.pool.started)}, stream process pid {self.streams.process.pid}"
               f"\n\n{curl_examples(api)}\n\nReminders, appointment events, e-mails and SMS print here as they "
-              f"arrive (e-mail from {LOCAL_PARAMETERS['SenderEmail']}, as {LOCAL_PARAMETERS['BusinessName']}). "
-              "Ctrl-C stops everything.\n",
+              f"arrive (e-mail from {LOCAL_PARAMETERS['SenderEmail']}, as {LOCAL_PARAMETERS['BusinessName']}), "
+              f"each with its manage link ({api}/manage/...): open it in a browser to cancel or move the "
+              "appointment. Ctrl-C stops everything.\n",
               flush=True)
 
     def watch(self) -> None:

@@ -1,8 +1,9 @@
 """The appointment HTTP API (API Gateway REST proxy): routes parse, call the service, and shape the JSON.
 
 The handler string in template.json is ``conflict_detector.handler``. Commands go to ``Bookings``,
-reads and rules admin to ``Calendars``, contacts to ``ContactBook``; domain errors are mapped to HTTP by
-type, in one place. No contact field is ever logged.
+reads and rules admin to ``Calendars``, contacts to ``ContactBook``, manage links to ``ManagePages`` (their
+HTML is rendered by ``manage_page``, imported on those routes only); domain errors are mapped to HTTP by
+type, in one place. No contact field is ever logged, nor a manage link's token.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from appointments.inputs import (
     entity_tag,
     idempotency,
     list_query,
+    move_start,
     parse_json_object,
     pool_slot_query,
+    preferred_language,
     prefers_calendar,
+    prefers_json,
     representation_of,
     series_from,
     slot_query,
@@ -67,12 +71,15 @@ def from_environment() -> Services:
 
 services = Lazy(from_environment)
 allowed_origins = Lazy(lambda: ApiSettings.from_environment().origins)
+business_name = Lazy(lambda: ApiSettings.from_environment().business_name)
 
 
-def use(served: Services, origins: Iterable[str] = ()) -> None:
-    """Hand in the services to serve with, and the origins CORS allows (tests, the local gateway)."""
+def use(served: Services, origins: Iterable[str] = (), business: str = "") -> None:
+    """Hand in the services to serve with, the origins CORS allows and the business name manage pages show
+    (tests, the local gateway)."""
     services.use(served)
     allowed_origins.use(tuple(origins))
+    business_name.use(business)
 
 
 def caller() -> Caller:
@@ -342,6 +349,68 @@ def pool_slots() -> Response:
                                "slots": [{**interval_json(i), "calendars": members} for i, members in offered]})
 
 
+# -- manage links: the token in the path is the credential (no authorizer; API.md "Manage links") -----------
+
+MANAGE_PATH = "/manage/"
+# Every manage answer, errors included: nothing loads but the page's own inline style, forms post only to it,
+# no URL leaves in a Referer, no frame may show it (its buttons act), and no cache keeps it.
+MANAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+                  "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                  "Cache-Control": "no-store", "Vary": "Accept"}
+
+
+def is_manage_request() -> bool:
+    return (app.current_event.resource or "").startswith(MANAGE_PATH)
+
+
+def wants_manage_json() -> bool:
+    return prefers_json(app.current_event.headers.get("Accept"))
+
+
+def manage_response(view, status: int = 200, error: AppointmentError | None = None) -> Response:
+    """The page (or, for ``Accept: application/json``, ``{"appointment", "slots"}``). The forms' URLs are relative
+    to the page: ``{token}/cancel`` from ``/manage/{token}``, ``cancel`` from the answer to a POST."""
+    if error is None and wants_manage_json():
+        return json_response(status, {"appointment": appointment_json(view.appointment),
+                                      "slots": [interval_json(s) for s in view.slots]})
+    from appointments.manage_page import render  # Jinja2 and Babel load on this path only
+
+    event = app.current_event
+    action = f"{event.path.rstrip('/').rsplit('/', 1)[-1]}/" if event.http_method == "GET" else ""
+    page = render(view, action=action, business=business_name(), error=error,
+                  locale=preferred_language(event.headers.get("Accept-Language")))
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=page,
+                    headers=dict(error.headers) if error else {})
+
+
+@app.get("/manage/<token>")
+def manage_page(token: str) -> Response:
+    return manage_response(services().manage.view(token))
+
+
+@app.post("/manage/<token>/cancel")
+def manage_cancel(token: str) -> Response:
+    view = services().manage.cancel(token)
+    logger.info("cancelled from a manage link", appointment_id=view.appointment.appointment_id,
+                changed=view.done is not None)
+    return manage_response(view)
+
+
+@app.post("/manage/<token>/reschedule")
+def manage_reschedule(token: str) -> Response:
+    def start() -> str:
+        try:
+            raw = app.current_event.decoded_body
+        except (UnicodeDecodeError, binascii.Error):
+            raise ValidationError("The request body is not UTF-8 text; send the page's form.") from None
+        return move_start(raw, app.current_event.headers.get("Content-Type"))
+
+    view = services().manage.reschedule(token, start)
+    logger.info("moved from a manage link", appointment_id=view.appointment.appointment_id,
+                changed=view.done is not None)
+    return manage_response(view)
+
+
 # -- errors, mapped by type in one place ------------------------------------------------------------
 
 def error_response(status: int, code: str, message: str, **extra) -> Response:
@@ -354,6 +423,8 @@ def domain_error(error: AppointmentError) -> Response:
     if error.status == 500:
         return unexpected_error(error)
     logger.info("request refused", error=error.code, status=error.status)
+    if is_manage_request() and not wants_manage_json():  # a person's browser: the page, saying what went wrong
+        return manage_response(error.shown_on, error.status, error)
     response = error_response(error.status, error.code, error.message, **error.extra)
     response.headers.update(error.headers)
     return response
@@ -372,6 +443,8 @@ def no_route(_: NotFoundError) -> Response:
 @app.exception_handler(Exception)
 def unexpected_error(error: Exception) -> Response:
     logger.exception("request failed")
+    if is_manage_request() and not wants_manage_json():
+        return manage_response(None, 500, AppointmentError())
     return error_response(500, "InternalError", "Something went wrong on our side; retry later, and quote the "
                                                 "requestId if it keeps happening.")
 
@@ -380,6 +453,10 @@ def unexpected_error(error: Exception) -> Response:
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
     response = app.resolve(event, context)
+    if is_manage_request():
+        headers = response.setdefault("multiValueHeaders", {})
+        for name, value in MANAGE_HEADERS.items():
+            headers[name] = [value]
     origin = app.current_event.headers.get("Origin")
     if origin and allowed_origins():  # CORS (API.md "Browsers"): only for an allowed origin
         headers = response.setdefault("multiValueHeaders", {})

@@ -377,7 +377,8 @@ def test_an_update_with_another_env_is_refused_as_it_would_replace_every_resourc
 
 def test_the_pruned_zip_still_formats_every_message_and_checks_addresses_with_only_its_own_files(tmp_path):
     """Babel's locale data is cut to the message locales and phonenumbers' geodata dropped: from the extracted
-    zip alone (no site-packages), every kind formats in every locale, and addresses still validate."""
+    zip alone (no site-packages), every kind formats in every locale, addresses still validate, and the manage
+    page renders with the zip's Jinja2 and its template."""
     archive = zipfile.ZipFile(package.build(tmp_path / "lambda.zip").path)
     names = set(archive.namelist())
     assert {n for n in names if n.startswith("babel/locale-data/")} == {
@@ -400,6 +401,14 @@ for locale in ("en", "de", "fr", "es", "pt-BR"):
     for kind, extra in (("confirmation", {}), ("rescheduled", {"previous": when}), ("cancelled", {}),
                         ("reminder", {"minutes_before": 60})):
         print(compose(kind, appointment, Contact(locale=locale), "Clinic", **extra).subject)
+import jinja2, markupsafe
+from appointments.manage import ManageView
+from appointments.manage_page import render
+for module in (jinja2, markupsafe):
+    assert module.__file__.startswith(TASK), module.__file__
+page = render(ManageView(appointment, "alice", Contact(locale="de"), (when,), datetime(2026, 11, 25, tzinfo=UTC)),
+              action="t/")
+assert '<html lang="de">' in page and 'name="startTime"' in page, page
 print(parse_contact({"email": "a@example.com", "phone": "+4915112345678", "channels": ["email", "sms"]},
                     datetime.now(UTC)).phone)
 """

@@ -35,8 +35,10 @@ CONFIGURATION_SET = ("arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}
                      "${EmailConfigurationSet}")
 # Messages to people: contacts read (BatchGetItem) and the message ledger written (UpdateItem) in CalendarTable,
 # e-mail from the sender identity through the configuration set, and SMS, which SNS authorises only on "*".
+# Each message carries its recipient's manage link, keyed with the signing key (read once per cold start).
 MESSAGES = {"CalendarTable": {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
-            SENDER_IDENTITY: {"ses:SendEmail"}, CONFIGURATION_SET: {"ses:SendEmail"}, "*": {"sns:Publish"}}
+            SENDER_IDENTITY: {"ses:SendEmail"}, CONFIGURATION_SET: {"ses:SendEmail"}, "*": {"sns:Publish"},
+            "SigningKey": {"secretsmanager:GetSecretValue"}}
 
 # What each function's code calls, by the resource it calls it on.
 CODE_CALLS: dict[str, dict[str, set[str]]] = {
@@ -48,7 +50,7 @@ CODE_CALLS: dict[str, dict[str, set[str]]] = {
         "CalendarTable": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                           "dynamodb:ConditionCheckItem", "dynamodb:Query"},
         USER_INDEX: {"dynamodb:Query"},
-        # The page tokens' key, read once per cold start.
+        # The key of page tokens and manage links, read once per cold start.
         "SigningKey": {"secretsmanager:GetSecretValue"},
     },
     # Reads the appointment; writes nothing to AppointmentsTable (the ledger is in CalendarTable).
@@ -281,9 +283,9 @@ def test_the_scan_finds_calls_through_wiring_adapters_and_transactions():
     assert "dynamodb:BatchWriteItem" not in api  # bulk_load: benchmarks and migrations only
     assert aws_actions("event_publisher") == {"events:PutEvents"}
     assert aws_actions("reminder_sender") == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
-                                              "sns:Publish", "ses:SendEmail"}
+                                              "sns:Publish", "ses:SendEmail", "secretsmanager:GetSecretValue"}
     assert "secretsmanager:GetSecretValue" in api
-    assert "secretsmanager:GetSecretValue" not in aws_actions("notifier")
+    assert "secretsmanager:GetSecretValue" in aws_actions("notifier")  # the key of the messages' manage links
 
 
 def test_stream_reading_is_granted_to_the_roles_of_stream_consumers_only():

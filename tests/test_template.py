@@ -18,6 +18,8 @@ from appointments.settings import (
 from conftest import ROOT, TEMPLATE
 from proxy_events import routes_from_template
 
+MANAGE_ROUTES = {("GET", "/manage/{token}"), ("POST", "/manage/{token}/cancel"), ("POST", "/manage/{token}/reschedule")}
+
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::Lambda::Function"}
 SETTINGS = {"ConflictDetectorFunction": ApiSettings, "ReminderSenderFunction": SenderSettings,
@@ -123,7 +125,8 @@ def test_every_api_md_route_is_wired_to_the_booking_function_with_iam_auth():
                       ("DELETE", "/series/{seriesId}"), ("POST", "/appointments/{appointmentId}/confirm"),
                       *((method, "/appointments/{appointmentId}/outcome") for method in ("PUT", "DELETE")),
                       *((method, "/calendars/{calendarId}/availability") for method in ("PUT", "GET", "DELETE")),
-                      *((method, "/calendars/{calendarId}/contact") for method in ("PUT", "GET", "DELETE"))}
+                      *((method, "/calendars/{calendarId}/contact") for method in ("PUT", "GET", "DELETE")),
+                      *MANAGE_ROUTES}
     methods = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::ApiGateway::Method"
                and r["Properties"]["HttpMethod"] != "OPTIONS"]
     for method in methods:
@@ -324,9 +327,11 @@ def test_tables_have_point_in_time_recovery_and_encryption(table):
 
 # -- security checks that checkov only has for Terraform ------------------------------------------------
 
-# Every route's method; CORS preflights answer without authorization (tests/test_cors.py).
+# Every route's method; CORS preflights answer without authorization (tests/test_cors.py), and so do the manage
+# links, whose token is the credential (API.md, "Manage links").
+MANAGE_METHODS = ("ManageGetMethod", "ManageCancelMethod", "ManageRescheduleMethod")
 METHODS = {n: r["Properties"] for n, r in RESOURCES.items() if r["Type"] == "AWS::ApiGateway::Method"
-           and r["Properties"]["HttpMethod"] != "OPTIONS"}
+           and r["Properties"]["HttpMethod"] != "OPTIONS" and n not in MANAGE_METHODS}
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -336,6 +341,37 @@ def test_every_method_is_authorized_by_auth_mode_with_iam_by_default(name):
     assert method["AuthorizerId"] == {"Fn::If": ["UseCognito", {"Ref": "CognitoAuthorizer"}, {"Ref": "AWS::NoValue"}]}
     assert TEMPLATE["Parameters"]["AuthMode"]["Default"] == "AWS_IAM"
     assert set(TEMPLATE["Parameters"]["AuthMode"]["AllowedValues"]) == {"AWS_IAM", "COGNITO", "NONE"}
+
+
+@pytest.mark.parametrize("name", MANAGE_METHODS)
+def test_manage_routes_have_no_authorizer_and_say_why_to_checkov(name):
+    method = RESOURCES[name]
+    assert method["Properties"]["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in method["Properties"]
+    (skip,) = method["Metadata"]["checkov"]["skip"]
+    assert skip["id"] == "CKV_AWS_59"
+    assert "token" in skip["comment"]
+
+
+def test_manage_routes_have_their_own_stage_throttling_below_the_stages():
+    stage = RESOURCES["ApiDeployment"]["Properties"]["StageDescription"]
+    settings = {(s["HttpMethod"], s["ResourcePath"][1:].replace("~1", "/")): s for s in stage["MethodSettings"]}
+    assert set(settings) == set(MANAGE_ROUTES)
+    for setting in settings.values():
+        assert setting["ThrottlingBurstLimit"] == {"Ref": "ManageThrottlingBurstLimit"}
+        assert setting["ThrottlingRateLimit"] == {"Ref": "ManageThrottlingRateLimit"}
+    parameters = TEMPLATE["Parameters"]
+    assert parameters["ManageThrottlingRateLimit"]["Default"] < parameters["ThrottlingRateLimit"]["Default"]
+    assert parameters["ManageThrottlingBurstLimit"]["Default"] < parameters["ThrottlingBurstLimit"]["Default"]
+
+
+def test_manage_links_start_with_the_manage_base_url_output():
+    base = TEMPLATE["Outputs"]["ManageBaseUrl"]["Value"]
+    assert base == TEMPLATE["Outputs"]["ApiEndpoint"]["Value"]
+    for function in ("ReminderSenderFunction", "ReminderSchedulerFunction", "NotifierFunction"):
+        variables = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+        assert variables["MANAGE_BASE_URL"] == base
+        assert variables["SIGNING_KEY_ARN"] == {"Ref": "SigningKey"}
 
 
 def test_the_cognito_authorizer_uses_the_user_pool_parameter():

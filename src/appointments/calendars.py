@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from appointments.appointment import HELD, SCHEDULED, Appointment, validate_calendar_id
@@ -122,6 +123,17 @@ class Calendars:
         occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in involved}  # a Query each
         return offered_by_pool(rules, occupancy, query, user_id, now)
 
+    def moves(self, appointment: Appointment, window: Interval, step: timedelta, limit: int) -> list[Interval]:
+        """The first ``limit`` times in ``window`` the appointment could move to now, its duration kept: on the
+        calendars it occupies (and its pool's members), each decided as a PATCH that moves it is decided
+        (``moves_offered``), on the same kind of read as slot search (rules, then a Query per calendar)."""
+        calendars = list(dict.fromkeys([*appointment.calendars, *appointment.any_of]))
+        rules = self.rules_store.of(calendars)  # one BatchGetItem
+        days = search_days(window, appointment.interval.end - appointment.interval.start)
+        now = self.clock()
+        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in calendars}
+        return moves_offered(appointment, rules, occupancy, window, step, now, limit)
+
     # -- availability rules ------------------------------------------------------------------------
     def rules(self, calendar_id: str, caller: Caller) -> Availability:
         rules = self.rules_store.get(validate_calendar_id(calendar_id, "calendarId"))
@@ -187,4 +199,33 @@ def offered_by_pool(rules: Mapping[str, Availability | None], occupancy: Mapping
                 if decision.accepted]
         if free:
             found.append((candidate.interval, free))
+    return found
+
+
+def moves_offered(appointment: Appointment, rules: Mapping[str, Availability | None],
+                  occupancy: Mapping[str, Occupancy], window: Interval, step: timedelta, now: datetime,
+                  limit: int) -> list[Interval]:
+    """The first ``limit`` starts at which a PATCH moving ``appointment`` (same duration, same calendars) would be
+    accepted: the candidates of every calendar involved, each decided as ``decision.settle`` decides a move,
+    with ``decide`` on the calendars it occupies (ignoring the appointment itself) and, for a pool, a member
+    that qualifies (the one assigned, or another). Its own start is not offered: it is already there."""
+    duration = appointment.interval.end - appointment.interval.start
+    involved = list(dict.fromkeys([*appointment.calendars, *appointment.any_of]))
+    starts = sorted({start for calendar_id in involved
+                     for start in slot_candidates(rules.get(calendar_id), window, duration, step)})
+    checked = [c for c in appointment.calendars if c != appointment.assigned]
+    found: list[Interval] = []
+    for start in starts:
+        if start <= now or start == appointment.interval.start:
+            continue
+        candidate = replace(appointment, interval=Interval(start, start + duration))
+        if not decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
+            continue
+        if appointment.any_of and not any(
+                decided.accepted for _, decided in qualifying(candidate, appointment.any_of, occupancy, rules, now,
+                                                              True)):
+            continue
+        found.append(candidate.interval)
+        if len(found) >= limit:
+            break
     return found

@@ -39,9 +39,11 @@ class EmailChannel:
     def enabled(self) -> bool:
         return bool(self.sender)
 
-    def unsubscribe(self) -> str:
-        """RFC 2369: until manage links exist, a reply to the sender asking to stop."""
-        return f"<mailto:{self.sender}?subject=unsubscribe>"
+    def unsubscribe(self, link: str | None = None) -> str:
+        """RFC 2369: the recipient's manage link (API.md), then a reply to the sender asking to stop, which is
+        what stops the messages (the manage page cancels and moves appointments; it keeps no subscription)."""
+        mailto = f"<mailto:{self.sender}?subject=unsubscribe>"
+        return f"<{link}>, {mailto}" if link else mailto
 
     def send(self, address: str, message: Message) -> str:
         request = {
@@ -51,7 +53,7 @@ class EmailChannel:
                 "Subject": {"Data": message.subject, "Charset": "UTF-8"},
                 "Body": {"Text": {"Data": message.text, "Charset": "UTF-8"},
                          "Html": {"Data": message.html, "Charset": "UTF-8"}},
-                "Headers": [{"Name": "List-Unsubscribe", "Value": self.unsubscribe()}],
+                "Headers": [{"Name": "List-Unsubscribe", "Value": self.unsubscribe(message.link)}],
             }},
         }
         if self.configuration_set:

@@ -9,6 +9,7 @@ class AppointmentError(Exception):
     status, code = 500, "InternalError"
     headers: dict[str, str] = {}  # HTTP headers the answer carries
     default_message = ""
+    shown_on = None  # a manage page (``manage.ManageView``) to answer on, in its recipient's language
 
     def __init__(self, message: str | None = None, **extra):
         self.message = message or self.default_message
@@ -136,3 +137,18 @@ class OutcomeNotRecordable(AppointmentError):
     """An outcome is recorded once an appointment has started, and only on a scheduled one."""
 
     status, code = 409, "OutcomeNotRecordable"
+
+
+class NotCancellable(AppointmentError):
+    """A manage link's cancel or move after the appointment started."""
+
+    status, code = 409, "NotCancellable"
+    default_message = ("The appointment has already started, so it can no longer be cancelled or moved from this "
+                       "link; contact the business instead.")
+
+
+class LinkExpired(AppointmentError):
+    """A manage link past its expiry (the appointment's end when the link was issued)."""
+
+    status, code = 410, "LinkExpired"
+    default_message = "This link has expired: the appointment it was sent for is over."

@@ -354,3 +354,44 @@ def prefers_calendar(accept: str | None) -> bool:
         return False
     ranges = _accepted(accept)
     return _weight(ranges, CALENDAR_TYPE) > _weight(ranges, JSON_TYPE)
+
+
+HTML_TYPE, FORM_TYPE = "text/html", "application/x-www-form-urlencoded"
+
+
+def prefers_json(accept: str | None) -> bool:
+    """Whether a manage page's client prefers JSON to the HTML page: only when its Accept weighs JSON higher.
+    A browser's Accept, a missing header and ``*/*`` get the page."""
+    if not accept:
+        return False
+    ranges = _accepted(accept)
+    return _weight(ranges, JSON_TYPE) > _weight(ranges, HTML_TYPE)
+
+
+def preferred_language(accept_language: str | None) -> str | None:
+    """The first language tag of an Accept-Language header by weight (for a page that knows no recipient)."""
+    tags = sorted(_accepted(accept_language or ""), key=lambda r: -r[1])
+    return next((tag for tag, weight in tags if weight > 0 and tag != "*"), None)
+
+
+def move_start(raw: str | None, content_type: str | None) -> str:
+    """The ``startTime`` a manage page's move form posts (``application/x-www-form-urlencoded``), or a JSON body
+    ``{"startTime": T}`` sends; the time itself is checked against the slots offered."""
+    from urllib.parse import parse_qs
+
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type == JSON_TYPE:
+        body = parse_json_object(raw)
+        if set(body) != {"startTime"} or not isinstance(body["startTime"], str):
+            raise ValidationError('The body is {"startTime": T}, with T one of the times the page offers.',
+                                  "startTime")
+        return body["startTime"]
+    if media_type != FORM_TYPE:
+        raise ValidationError("Send the page's form (application/x-www-form-urlencoded) or a JSON body "
+                              '{"startTime": T}.', "startTime")
+    if raw and len(raw.encode("utf-8")) > MAX_BODY_BYTES:
+        raise ValidationError(f"The request body is over {MAX_BODY_BYTES} bytes; send only startTime.")
+    values = parse_qs(raw or "", keep_blank_values=True).get("startTime", [])
+    if len(values) != 1 or not values[0]:
+        raise ValidationError("Pick one of the times the page offers (the form sends it as startTime).", "startTime")
+    return values[0]

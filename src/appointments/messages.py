@@ -42,6 +42,7 @@ class Message:
     text: str
     html: str
     sms: str
+    link: str | None = None  # the recipient's manage link, in the text, the HTML and the SMS
 
 
 @functools.cache
@@ -61,7 +62,7 @@ def shortened(text: str, limit: int) -> str:
 
 # -- dates, times and durations in a locale (Babel) ---------------------------------------------------------
 
-def _datetime_text(instant: datetime, zone: ZoneInfo, locale: str, width: str) -> str:
+def datetime_text(instant: datetime, zone: ZoneInfo, locale: str, width: str) -> str:
     """Date and time as the locale writes them together, then the zone's name: ``Tuesday, December 1, 2026
     at 10:00 AM (Central European Standard Time)``; ``medium`` for an SMS."""
     from babel.dates import format_date, format_time, get_datetime_format, get_timezone_name
@@ -73,10 +74,16 @@ def _datetime_text(instant: datetime, zone: ZoneInfo, locale: str, width: str) -
     return f"{joined} ({get_timezone_name(local, width='long', locale=locale)})"
 
 
-def _date_text(instant: datetime, zone: ZoneInfo, locale: str) -> str:
+def date_text(instant: datetime, zone: ZoneInfo, locale: str) -> str:
     from babel.dates import format_date
 
     return format_date(instant.astimezone(zone), "full", locale=locale)
+
+
+def time_text(instant: datetime, zone: ZoneInfo, locale: str) -> str:
+    from babel.dates import format_time
+
+    return format_time(instant.astimezone(zone), "short", locale=locale)
 
 
 def _duration_text(minutes: int, locale: str) -> str:
@@ -93,9 +100,10 @@ def _duration_text(minutes: int, locale: str) -> str:
 # -- composing ------------------------------------------------------------------------------------------------
 
 def compose(kind: str, appointment: Appointment, contact: Contact, business: str, *,
-            previous: Interval | None = None, minutes_before: int | None = None) -> Message:
+            previous: Interval | None = None, minutes_before: int | None = None, link: str | None = None) -> Message:
     """The message of ``kind`` about ``appointment`` for the person ``contact`` describes. ``previous`` is the
-    interval before a reschedule; ``minutes_before`` the reminder's offset."""
+    interval before a reschedule; ``minutes_before`` the reminder's offset; ``link`` the recipient's manage link
+    (every kind carries it when given; a cancelled notice's shows the appointment cancelled)."""
     if kind not in KINDS:
         raise ValueError(f"no message of kind {kind}")
     locale = resolve_locale(contact.locale)
@@ -108,10 +116,10 @@ def compose(kind: str, appointment: Appointment, contact: Contact, business: str
     business = one_line(business)
     values = {
         "business": business,
-        "date": _date_text(start, zone, locale),
-        "when": _datetime_text(start, zone, locale, "full"),
+        "date": date_text(start, zone, locale),
+        "when": datetime_text(start, zone, locale, "full"),
         "until": _duration_text(minutes_before, locale) if minutes_before else "",
-        "previous": _datetime_text(previous.start, zone, locale, "full") if previous else "",
+        "previous": datetime_text(previous.start, zone, locale, "full") if previous else "",
     }
     own = words[kind]
     subject = own["subject"].format(**values, title=shortened(title, 80))
@@ -125,14 +133,19 @@ def compose(kind: str, appointment: Appointment, contact: Contact, business: str
         lines.append(words["where"].format(where=where))
     if description and kind != CANCELLED:
         lines += ["", description]
-    lines += ["", words["footer"].format(business=business)]
-    text = "\n".join(lines) + "\n"
+    link_line = own["link"].format(link=link) if link else ""
+    footer = ["", words["footer"].format(business=business)]
+    text = "\n".join([*lines, *(["", link_line] if link else []), *footer]) + "\n"
     body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
+    if link:
+        label = own["link"].split("{link}")[0].rstrip()
+        body += f'<p>{html.escape(label)} <a href="{html.escape(link)}">{html.escape(link)}</a></p>'
+    body += "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in footer)
     page = (f'<!DOCTYPE html><html lang="{locale}"><head><meta charset="utf-8"><title>{html.escape(subject)}'
             f"</title></head><body>{body.replace(chr(10), '<br>')}</body></html>")
-    short = {**values, "when": _datetime_text(start, zone, locale, "medium"),
-             "previous": _datetime_text(previous.start, zone, locale, "medium") if previous else ""}
-    return Message(kind, locale, subject, text, page, _sms(own["sms"], words, short, title, where))
+    short = {**values, "when": datetime_text(start, zone, locale, "medium"),
+             "previous": datetime_text(previous.start, zone, locale, "medium") if previous else ""}
+    return Message(kind, locale, subject, text, page, _sms(own["sms"], words, short, title, where, link_line), link)
 
 
 # CLDR spaces and apostrophes outside the GSM 03.38 alphabet, which would make an SMS UCS-2 (70 characters a
@@ -140,8 +153,11 @@ def compose(kind: str, appointment: Appointment, contact: Contact, business: str
 SMS_PLAIN = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2019": "'"})
 
 
-def _sms(template: str, words: dict, short: dict, title: str, where: str) -> str:
-    """The SMS text, at most 320 characters: the place, then the title are shortened first if it is longer."""
+def _sms(template: str, words: dict, short: dict, title: str, where: str, link_line: str = "") -> str:
+    """The SMS text, at most 320 characters: the place, then the title are shortened first if it is longer. The
+    manage link comes last and is never shortened (a cut link opens nothing)."""
+    tail = f" {link_line.translate(SMS_PLAIN)}" if link_line else ""
+    room = MAX_SMS - len(tail)
 
     def render(title_limit: int, where_limit: int) -> str:
         place = words["sms_where"].format(where=shortened(where, where_limit)) if where and where_limit else ""
@@ -149,7 +165,7 @@ def _sms(template: str, words: dict, short: dict, title: str, where: str) -> str
 
     for title_limit, where_limit in ((80, 80), (80, 40), (40, 0), (20, 0)):
         sms = render(title_limit, where_limit)
-        if len(sms) <= MAX_SMS:
-            return sms
-    return shortened(sms, MAX_SMS)
+        if len(sms) <= room:
+            return sms + tail
+    return shortened(sms, room) + tail
 

@@ -23,6 +23,7 @@ from appointments.channels import ChannelFailed
 from appointments.contacts import Contact
 from appointments.contacts_store import ContactsStore
 from appointments.ledger import Claimed, MessageKey, MessageLedger
+from appointments.manage_links import ManageLinks
 from appointments.times import Interval, utc_now
 
 CLAIM_LEASE = timedelta(seconds=30)  # shorter than Lambda's first async retry delay (about a minute)
@@ -59,12 +60,13 @@ def recipients_of(appointment: Appointment) -> list[str]:
 
 class Notifications:
     def __init__(self, contacts: ContactsStore, ledger: MessageLedger, channels: dict, business_name: str,
-                 clock: Callable[[], datetime] = utc_now):
+                 clock: Callable[[], datetime] = utc_now, links: ManageLinks | None = None):
         self.contacts = contacts
         self.ledger = ledger
         self.channels = channels  # channel name -> EmailChannel / SmsChannel
         self.business_name = business_name
         self.clock = clock
+        self.links = links  # each message carries its recipient's manage link; None: messages carry none
 
     def send(self, kind: str, appointment: Appointment, key: str, *, previous: Interval | None = None,
              minutes_before: int | None = None, recipients: list[str] | None = None) -> list[Delivery]:
@@ -102,7 +104,9 @@ class Notifications:
         if not composed:
             from appointments.messages import compose  # Babel and the texts load on this path only
 
-            composed.append(compose(kind, appointment, contact, self.business_name, **details))
+            link = (self.links.link(appointment.appointment_id, recipient, appointment.interval.end)
+                    if self.links else None)
+            composed.append(compose(kind, appointment, contact, self.business_name, link=link, **details))
         try:
             sender.send(contact.address(channel), composed[0])
         except ChannelFailed as error:

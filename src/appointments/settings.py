@@ -42,6 +42,7 @@ class ApiSettings(_Settings):
     calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
     signing_key_arn: str = _env("SIGNING_KEY_ARN")  # the secret that keys page tokens (its ARN, not its value)
     allowed_origins: str = _env("ALLOWED_ORIGINS", optional=True)  # comma-separated; empty: no CORS
+    business_name: str = _env("BUSINESS_NAME", optional=True)  # shown on manage pages
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -58,6 +59,9 @@ class SenderSettings(_Settings):
     configuration_set: str = _env("CONFIGURATION_SET")
     business_name: str = _env("BUSINESS_NAME")
     sender_email: str = _env("SENDER_EMAIL", optional=True)  # empty: e-mail is off
+    # Manage links in every message: the key's ARN (not its value) and the stage URL; either empty: no links.
+    signing_key_arn: str = _env("SIGNING_KEY_ARN", optional=True)
+    manage_base_url: str = _env("MANAGE_BASE_URL", optional=True)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class SchedulerSettings(_Settings):
     configuration_set: str = _env("CONFIGURATION_SET")
     business_name: str = _env("BUSINESS_NAME")
     sender_email: str = _env("SENDER_EMAIL", optional=True)
+    # Manage links in every message: the key's ARN (not its value) and the stage URL; either empty: no links.
+    signing_key_arn: str = _env("SIGNING_KEY_ARN", optional=True)
+    manage_base_url: str = _env("MANAGE_BASE_URL", optional=True)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,9 @@ class NotifierSettings(_Settings):
     configuration_set: str = _env("CONFIGURATION_SET")
     business_name: str = _env("BUSINESS_NAME")
     sender_email: str = _env("SENDER_EMAIL", optional=True)  # empty: e-mail is off
+    # Manage links in every message: the key's ARN (not its value) and the stage URL; either empty: no links.
+    signing_key_arn: str = _env("SIGNING_KEY_ARN", optional=True)
+    manage_base_url: str = _env("MANAGE_BASE_URL", optional=True)
 
 
 @dataclass(frozen=True)
