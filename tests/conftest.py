@@ -297,8 +297,14 @@ class MotoServer:
     process: subprocess.Popen
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s: werkzeug's shutdown waits for requests in flight, which on a
+        loaded 2-core machine can take longer; what is torn down here is never under test."""
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def start_moto_server(latency_ms: float = 0, journal: Path | None = None) -> MotoServer:

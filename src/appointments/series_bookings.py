@@ -136,7 +136,12 @@ def _fits(changes: list[decision.Change], snapshot: decision.Snapshot, record: S
     def fits(n: int) -> bool:
         return decision.commit_of(changes[:n], snapshot, series=record).actions <= decision.TRANSACTION_ACTIONS
 
-    fitting = max((n for n in range(1, len(changes) + 1) if fits(n)), default=0)
+    # The first n occurrences write a growing set of items, so "fits" holds up to some n and never after:
+    # bisect (a few commits built, where trying every count built up to 52 and took seconds).
+    fitting, too_many = 0, len(changes)
+    while too_many - fitting > 1:
+        middle = (fitting + too_many) // 2
+        fitting, too_many = (middle, too_many) if fits(middle) else (fitting, middle)
     raise ValidationError(f"This series needs more than the {decision.TRANSACTION_ACTIONS} writes one transaction "
                           f"holds; for these calendars at most {fitting} occurrences fit: give a count of {fitting} "
                           "or fewer, and book the rest as a second series.", "repeat")
