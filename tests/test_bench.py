@@ -172,6 +172,7 @@ def test_a_series_is_one_transaction_and_the_largest_is_what_the_service_books(h
     assert 0 < capped["largest"] < plain["largest"] < MAX_OCCURRENCES  # a cap's local date spans two UTC days
     assert plain["actions"] <= 100
     assert capped["actions"] <= 100
+    assert plain["refusal_cpu"] > 0
 
 
 def test_each_message_is_sent_once_and_its_duplicate_delivery_sends_nothing(harness):

@@ -144,8 +144,10 @@ def series_rows(series: list[dict], limits: list[dict]) -> list[Row]:
     rows.append(("The largest weekly series one transaction holds (100 actions; as the service computes it)", "", ""))
     for row in limits:
         rules = "every calendar with a daily cap (Europe/Berlin)" if row["capped"] else "no rules"
+        refused = ("" if row["refusal_cpu"] is None else
+                   f"; refusing {row['most']} took {row['refusal_cpu']:.2f} s CPU (moto's reads included)")
         rows.append((f"  {row['calendars']} calendar(s), {rules}", f"{row['largest']} occurrences",
-                     f"{row['actions']} actions; the API takes at most {row['most']}"))
+                     f"{row['actions']} actions; the API takes at most {row['most']}{refused}"))
     return rows
 
 
