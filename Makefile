@@ -73,7 +73,7 @@ deploy: $(VENV)/.installed ## Deploy to AWS (STACK_NAME, ENV, REGION, PARAMETERS
 destroy: $(VENV)/.installed ## Delete the stack (the artifacts bucket is kept)
 	$(PY) scripts/deploy.py destroy
 
-bench: $(VENV)/.installed ## Measure calls, capacity, cold import, zip size, local throughput; writes docs/BENCHMARKS.md
+bench: $(VENV)/.installed ## Measure calls, units, cold import, zip size, local throughput; writes docs/BENCHMARKS.md, the series table of docs/SCALING.md
 	$(PY) scripts/bench
 
 clean: ## Remove build output and caches (keeps the virtual environments and their caches)

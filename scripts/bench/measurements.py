@@ -1,15 +1,18 @@
 """The in-process measurements, on the real template deployed into in-process moto: AWS calls per
 operation, capacity units of bookings and agendas, the handler's CPU on bookings and slot searches,
-the event publisher's calls per stream record; and cold imports from the Lambda zip.
+pools, holds and series (and the largest series one transaction holds), the event publisher's calls per
+stream record; and cold imports from the Lambda zip.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 from bench.capacity import capacity_units
@@ -233,6 +236,170 @@ def measure_busy_searches(harness: Harness, recorder: AwsRecorder) -> list[dict]
     return rows
 
 
+# -- pools (anyOf), holds and series -------------------------------------------------------------------------
+
+POOL_SIZES = (2, 5, 10)
+POOL_MEMBERS, POOL_DAYS = 10, (7, 31)  # the pool whose slots are searched, and the windows
+
+
+def office_hours(**extra) -> object:
+    """Europe/Berlin rules open 09:00-12:00 and 13:00-17:00 every day, with ``extra`` fields (API.md names)."""
+    from appointments.availability import parse_availability
+
+    return parse_availability({"timeZone": "Europe/Berlin", **extra, "weekly": {
+        d: [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "17:00"}]
+        for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+
+
+def measure_pools(harness: Harness, recorder: AwsRecorder, sizes=POOL_SIZES, searched: int = POOL_MEMBERS,
+                  windows=POOL_DAYS) -> dict[str, list[dict]]:
+    """A pool booking (anyOf) of 2, 5 and 10 members (fresh calendars, without rules); and the slot search of
+    a pool of 10 members with office hours, a 10-minute buffer and a daily cap, each busy one hour a day at
+    its own time, for 30-minute slots over 7 and 31 days: calls, units, and the handler's CPU per request,
+    replayed; and, to compare them with, the CPU of a plain booking (a user's own calendar, no rules) in
+    this run."""
+    from appointments.appointment import new_appointment
+    from appointments.rules_store import RulesStore
+    from seeding import bulk_load
+
+    tables = {harness.tables.table}
+    start, end = slot(21, 9)
+    plain = {"userId": "plain-booker", "startTime": start, "endTime": end}
+    with recorder.measuring() as measured:
+        status, result = harness.http("POST", "/appointments", plain)
+    assert status == 201, result
+    reads, writes = capacity_units(measured["exchanges"], tables)
+    booking = {"calls": measured["calls"], "reads": reads, "writes": writes,
+               "cpu": harness.handler_cpu(measured["exchanges"], "POST", "/appointments",
+                                          {**plain, "userId": "plain-replay"})}
+    bookings = []
+    for size in sizes:
+        members = [f"pool-{size}-{i}" for i in range(size)]
+        start, end = slot(21, 9)
+        with recorder.measuring() as measured:
+            status, result = harness.http("POST", "/appointments", {"userId": f"pooled-{size}", "anyOf": members,
+                                                                    "startTime": start, "endTime": end})
+        assert status == 201, result
+        assert result["assigned"] in members, result
+        reads, writes = capacity_units(measured["exchanges"], tables)
+        bookings.append({"members": size, "calls": measured["calls"], "reads": reads, "writes": writes})
+    members = [f"stylist-{searched}-{i}" for i in range(searched)]
+    for member in members:
+        RulesStore(harness.tables).put(member, office_hours(bufferAfter=10, maxPerDay=20))
+    longest = max(windows)
+    bulk_load(harness.tables, (new_appointment(
+        {"userId": f"client-{member}-{day}", "participants": [member], "startTime": slot(day, 8 + i % 8)[0],
+         "endTime": slot(day, 8 + i % 8)[1]}, appointment_id=f"{member}-{day}", now=NOW - timedelta(days=2))
+        for i, member in enumerate(members) for day in range(-1, longest + 1)))
+    searches = []
+    for days in windows:
+        search = (f"anyOf={','.join(members)}&from={NOW.strftime(ISO)}&to={(NOW + timedelta(days=days)).strftime(ISO)}"
+                  "&duration=30")
+        with recorder.measuring() as measured:
+            status, result = harness.http("GET", "/slots", query=search)
+        assert status == 200, result
+        assert result["slots"], result
+        reads, _ = capacity_units(measured["exchanges"], tables)
+        searches.append({"members": len(members), "days": days, "calls": measured["calls"], "reads": reads,
+                         "slots": len(result["slots"]),
+                         "choices": sum(len(s["calendars"]) for s in result["slots"]) / len(result["slots"]),
+                         "cpu": harness.handler_cpu(measured["exchanges"], "GET", "/slots", query=search)})
+    return {"plain": booking, "bookings": bookings, "searches": searches}
+
+
+def measure_holds(harness: Harness, recorder: AwsRecorder) -> list[dict]:
+    """A 10-minute hold of a user's own calendar (as the plain booking above), and its confirmation."""
+    tables = {harness.tables.table}
+    start, end = slot(22, 9)
+    rows = []
+    with recorder.measuring() as measured:
+        status, held = harness.http("POST", "/appointments", {"userId": "holder", "startTime": start, "endTime": end,
+                                                              "hold": 10})
+    assert status == 201, held
+    assert held["status"] == "held", held
+    rows.append({"case": "hold (POST /appointments, hold 10)", "calls": measured["calls"],
+                 **dict(zip(("reads", "writes"), capacity_units(measured["exchanges"], tables), strict=True))})
+    with recorder.measuring() as measured:
+        status, confirmed = harness.http("POST", f"/appointments/{held['appointmentId']}/confirm")
+    assert status == 200, confirmed
+    assert confirmed["status"] == "scheduled", confirmed
+    rows.append({"case": "confirm it (POST /appointments/{id}/confirm)", "calls": measured["calls"],
+                 **dict(zip(("reads", "writes"), capacity_units(measured["exchanges"], tables), strict=True))})
+    return rows
+
+
+SERIES_COUNTS = (10, 24)
+SERIES_CALENDARS = (1, 2, 3, 9)  # the user and participants
+
+
+def weekly_series(user: str, participants: list[str], count: int) -> dict:
+    """A weekly series of one-hour appointments at 10:00 in Berlin, from the coming week on."""
+    return {"userId": user, "participants": participants, "timeZone": "Europe/Berlin",
+            "startTime": slot(7, 9)[0], "endTime": slot(7, 9)[1],
+            "repeat": {"every": 1, "unit": "week", "count": count}}
+
+
+def transaction_actions(exchanges: list) -> int:
+    [actions] = [len(params["TransactItems"]) for name, params, _ in exchanges if name == "TransactWriteItems"]
+    return actions
+
+
+def measure_series(harness: Harness, recorder: AwsRecorder, counts=SERIES_COUNTS) -> list[dict]:
+    """``POST /series`` of 10 and 24 weekly occurrences of a user and one provider (fresh calendars)."""
+    rows = []
+    for count in counts:
+        body = weekly_series(f"weekly-{count}", [f"physio-{count}"], count)
+        with recorder.measuring() as measured:
+            status, result = harness.http("POST", "/series", body)
+        assert status == 201, result
+        assert len(result["occurrences"]) == count, result
+        reads, writes = capacity_units(measured["exchanges"], {harness.tables.table})
+        rows.append({"occurrences": count, "calendars": 2, "calls": measured["calls"], "reads": reads,
+                     "writes": writes, "actions": transaction_actions(measured["exchanges"])})
+    return rows
+
+
+def measure_series_limits(harness: Harness, recorder: AwsRecorder, calendar_counts=SERIES_CALENDARS) -> list[dict]:
+    """The largest weekly series one transaction holds, for each number of calendars (the user and
+    participants), without rules and with a daily cap in Berlin on every calendar (a cap counts a local
+    date, which spans two UTC days' buckets). The service is asked: a series of the most occurrences the API
+    takes is refused naming the largest count that fits (``series_bookings._fits``); one more than that must
+    be refused too, and that count is then booked, and its transaction's actions counted. The first
+    refusal's CPU in this process (the handler's, and moto's on the reads) is kept too."""
+    from appointments.rules_store import RulesStore
+    from appointments.series import MAX_OCCURRENCES
+
+    rows = []
+    for calendars in calendar_counts:
+        for capped in (False, True):
+            user = f"limit-{'capped' if capped else 'plain'}-{calendars}"
+            participants = [f"{user}-p{i}" for i in range(calendars - 1)]
+            for calendar in [user, *participants] if capped else ():
+                RulesStore(harness.tables).put(calendar, office_hours(maxPerDay=20))
+            largest, refusal = MAX_OCCURRENCES, None
+            with recorder.measuring() as measured:
+                started = time.process_time()
+                status, answer = harness.http("POST", "/series", weekly_series(user, participants, largest))
+                spent = time.process_time() - started
+            if status == 400:
+                refusal = spent  # the handler's own CPU, and moto's on its reads, in this process
+                found = re.search(r"at most (\d+) occurrences fit", answer["message"])
+                assert answer.get("field") == "repeat", answer
+                assert found, answer
+                largest = int(found.group(1))
+                status, answer = harness.http("POST", "/series", weekly_series(user, participants, largest + 1))
+                assert status == 400, answer
+                assert answer.get("field") == "repeat", answer
+                with recorder.measuring() as measured:
+                    status, answer = harness.http("POST", "/series", weekly_series(user, participants, largest))
+            assert status == 201, answer
+            assert len(answer["occurrences"]) == largest, answer
+            rows.append({"calendars": calendars, "capped": capped, "largest": largest, "most": MAX_OCCURRENCES,
+                         "refusal_cpu": refusal,
+                         "actions": transaction_actions(measured["exchanges"])})
+    return rows
+
+
 def measure_events(harness: Harness, recorder: AwsRecorder) -> list[dict]:
     """AWS calls of the event publisher per stream record: a batch of many appointments' changes, and a
     batch of one appointment's successive versions (which go one to a call, to keep their order)."""
@@ -267,7 +434,7 @@ def measure_events(harness: Harness, recorder: AwsRecorder) -> list[dict]:
 
 # -- cold imports -------------------------------------------------------------------------------------------
 
-COLD_IMPORTS = ["boto3", "conflict_detector", "event_publisher", "reminder_scheduler", "reminder_sender",
+COLD_IMPORTS = ["boto3", "conflict_detector", "event_publisher", "reminder_scheduler", "reminder_sender", "notifier",
                 "appointments.calendar_files"]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from string import Template
 
 from bench.config import FILL_CLIENTS, FILL_SAMPLE, RUNS, SECONDS
+from bench.notifications import MESSAGE_ONLY
 
 TEMPLATE = Path(__file__).with_name("report.md.template")
 
@@ -29,7 +30,8 @@ def fmt_calls(calls: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"
 
 
-def report(calls, capacity, calendars, events, imports, zip_package, throughput, with_data, firer) -> tuple[str, str]:
+def report(calls, capacity, calendars, events, imports, zip_package, throughput, with_data, firer, *, messages,
+           loads, pools, holds, series, limits) -> tuple[str, str]:
     rows = [("AWS calls per operation (synchronous path, counted by botocore hooks)", "", "")]
     for label, counted in calls.items():
         rows.append((f"  {label}", str(sum(counted.values())), fmt_calls(counted)))
@@ -71,16 +73,22 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput,
         rows.append((f"  {row['case']} ({row['per_day']} appointments a day)", f"{row['cpu'] * 1000:.0f} ms CPU",
                      f"target < 500 ms; {row['cpu'] / ruled['cpu']:.0f} x a booking; {row['candidates']:,} candidates, "
                      f"{row['slots']:,} slots; {row['reads']:g} RRU; {fmt_calls(row['calls'])}"))
+    rows.extend(pool_rows(pools))
+    rows.extend(hold_rows(holds))
+    rows.extend(series_rows(series, limits))
     rows.append(("Appointment events: publisher calls per stream record (PutEvents takes 10 entries)", "", ""))
     for row in events:
         count = sum(row["calls"].values())
         rows.append((f"  {row['case']}", f"{count / row['records']:.2f} calls per record",
                      f"{fmt_calls(row['calls'])} for {row['records']} records"))
+    rows.extend(message_rows(messages))
     rows.append((f"Cold import from the Lambda zip, median of {RUNS} fresh processes", "", ""))
     for module, seconds in imports.items():
         ratio = seconds / imports["boto3"]
         target = {"conflict_detector": "; target ≤ 1.5"}.get(module, "")
         rows.append((f"  import {module}", f"{seconds * 1000:.0f} ms", f"{ratio:.2f} x bare import boto3{target}"))
+    rows.append(("  the booking handler's import loads", ", ".join(loads) or "none of them",
+                 f"of {', '.join(MESSAGE_ONLY)} (what only messages need)"))
     rows.append(("Lambda zip", f"{zip_package.size / 1024:.0f} KiB", f"sha256 {zip_package.sha256[:16]}…"))
     rows.append((f"Local throughput via make run, {SECONDS:g} s per row (moto-bound, not an AWS figure)", "", ""))
     for row in throughput:
@@ -95,6 +103,61 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput,
     markdown = "\n".join(["| measure | value | detail |", "|---|---|---|",
                           *(f"| {a.strip() if b or c else f'**{a}**'} | {b} | {c} |" for a, b, c in rows)])
     return text, markdown
+
+
+Row = tuple[str, str, str]
+
+
+def units(row: dict) -> str:
+    return f"{row['reads']:g} RRU / {row['writes']:g} WRU"
+
+
+def pool_rows(pools: dict) -> list[Row]:
+    plain = pools["plain"]
+    booking_cpu = plain["cpu"]
+    rows: list[Row] = [("A pool booking (anyOf; calls, and units computed from item sizes)", "", "")]
+    for row in pools["bookings"]:
+        rows.append((f"  {row['members']} members", units(row), fmt_calls(row["calls"])))
+    rows.append(("Pool slot search, GET /slots?anyOf=..., 30-minute slots (handler CPU, replayed, against a plain "
+                 "booking's in this run)", "", ""))
+    rows.append(("  a plain booking (the user's own calendar, no rules)", units(plain),
+                 f"{fmt_calls(plain['calls'])}; handler CPU {booking_cpu * 1000:.1f} ms"))
+    for row in pools["searches"]:
+        rows.append((f"  {row['members']} members with rules, {row['days']} days", f"{row['reads']:g} RRU",
+                     f"{fmt_calls(row['calls'])}; {row['slots']} slots, {row['choices']:.1f} members free in each; "
+                     f"CPU {row['cpu'] * 1000:.1f} ms = {row['cpu'] / booking_cpu:.0f} x a booking"))
+    return rows
+
+
+def hold_rows(holds: list[dict]) -> list[Row]:
+    rows: list[Row] = [("A hold and its confirmation (calls, and units computed from item sizes)", "", "")]
+    rows += [(f"  {row['case']}", units(row), fmt_calls(row["calls"])) for row in holds]
+    return rows
+
+
+def series_rows(series: list[dict], limits: list[dict]) -> list[Row]:
+    rows: list[Row] = [("A weekly series, POST /series (a user and one provider; units computed from item sizes)",
+                        "", "")]
+    for row in series:
+        rows.append((f"  {row['occurrences']} occurrences", units(row),
+                     f"{fmt_calls(row['calls'])}; {row['actions']} actions in the transaction"))
+    rows.append(("The largest weekly series one transaction holds (100 actions; as the service computes it)", "", ""))
+    for row in limits:
+        rules = "every calendar with a daily cap (Europe/Berlin)" if row["capped"] else "no rules"
+        refused = ("" if row["refusal_cpu"] is None else
+                   f"; refusing {row['most']} took {row['refusal_cpu']:.2f} s CPU (moto's reads included)")
+        rows.append((f"  {row['calendars']} calendar(s), {rules}", f"{row['largest']} occurrences",
+                     f"{row['actions']} actions; the API takes at most {row['most']}{refused}"))
+    return rows
+
+
+def message_rows(messages: list[dict]) -> list[Row]:
+    rows: list[Row] = [("Messages to a contact with e-mail and SMS (calls, and units computed from item sizes)",
+                        "", "")]
+    for row in messages:
+        rows.append((f"  {row['case']}", f"{sum(row['calls'].values())} calls, {units(row)}",
+                     fmt_calls(row["calls"])))
+    return rows
 
 
 def data_rows(with_data: list[dict], firer: dict) -> list[tuple[str, str, str]]:

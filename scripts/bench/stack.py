@@ -43,10 +43,12 @@ class Harness:
         from lambdas import StackSettings, wire
         from local_aws import StreamPump
 
+        self.outputs, self.functions = outputs, functions
         self.settings = StackSettings.from_environments(functions)
         self.clock = clock
         wired = wire(self.settings, dynamodb=recorder.client("dynamodb"), scheduler=recorder.client("scheduler"),
-                     sns=recorder.client("sns"), events=recorder.client("events"), clock=clock)
+                     sns=recorder.client("sns"), events=recorder.client("events"), ses=recorder.client("sesv2"),
+                     secrets=recorder.client("secretsmanager"), clock=clock)
         self.services, self.tables = wired.services, wired.services.tables
         stream_arn = boto3.client("dynamodb").describe_table(TableName=self.tables.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)  # the mapping's calls are not ours
