@@ -63,23 +63,24 @@ class Harness:
     def handler_cpu(self, exchanges: list, method: str, path: str, body: dict | None = None, query: str = "",
                     repeat: int = 20) -> float:
         """CPU seconds the API handler itself spends on one request: replayed against the DynamoDB answers
-        recorded for it, so that moto's own work (in this process) is not counted."""
+        recorded for it, so that moto's own work (in this process) is not counted. The fastest of ``repeat``
+        runs: on a shared machine, other work only ever adds to a run's time."""
         import conflict_detector
         from appointments.wiring import build_services
 
         real, origins = self.services, self.settings.api.origins
-        total = 0.0
+        fastest = float("inf")
         try:
             for _ in range(repeat):
                 replay = Replayed(exchanges, real.tables.dynamodb.exceptions)
                 conflict_detector.use(build_services(replay, self.settings.api, clock=self.clock), origins)
                 started = time.process_time()
                 status, answer = self.http(method, path, body, query=query)
-                total += time.process_time() - started
+                fastest = min(fastest, time.process_time() - started)
                 assert status < 300, answer  # the replay must reproduce the real request
         finally:
             conflict_detector.use(real, origins)
-        return total / repeat
+        return fastest
 
     def drain_stream(self) -> list[dict]:
         return self.pump.poll()

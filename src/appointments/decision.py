@@ -196,13 +196,14 @@ def decide(appointment: Appointment, checked: Iterable[str], occupancy: Mapping[
     checked = set(checked)
     for calendar_id in (c for c in appointment.calendars if c in checked):
         calendar_rules, existing = rules.get(calendar_id), occupancy.get(calendar_id, NOTHING)
-        footprint, *day = reach(appointment.interval, calendar_rules)
+        # What ``reach`` says, spelled out: this runs for every candidate of a slot search.
+        footprint = calendar_rules.footprint(appointment.interval) if calendar_rules else appointment.interval
         footprints[calendar_id] = footprint
         starts, local_date = 0, None
         if calendar_rules:
             local_date = calendar_rules.local_date(appointment.interval.start)
-            if day:
-                counted[calendar_id] = day[0]
+            if calendar_rules.max_per_day is not None:
+                counted[calendar_id] = calendar_rules.local_day(local_date)
                 starts = existing.starting_on(calendar_rules.zone, local_date, ignore=appointment.appointment_id)
         reason = refusal(calendar_rules, appointment.interval, now, starts, local_date)
         if reason and unavailable is None:

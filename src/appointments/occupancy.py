@@ -74,7 +74,7 @@ class Occupancy:
         else:
             first = bisect.bisect_left(self._starts, interval.start - self._longest)
         found = [e for e in self.entries[first:last] if e.blocks.end > interval.start and e.appointment_id != ignore]
-        return sorted(found, key=lambda e: (e.interval, e.appointment_id))
+        return sorted(found, key=lambda e: (e.interval, e.appointment_id)) if found else found
 
     def starting_on(self, zone: ZoneInfo, day: date, ignore: str | None = None) -> int:
         """How many entries start on the local date ``day`` of ``zone``."""
