@@ -54,7 +54,7 @@ class System:
         wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns,
                      events=boto3.client("events"), ses=self.ses, secrets=lambda: None, clock=clock,
                      sleep=lambda _: None)
-        self.bookings, self.store = wired.bookings, wired.services.tables
+        self.bookings, self.series, self.store = wired.bookings, wired.services.series, wired.services.tables
         stream_arn = dynamodb.describe_table(TableName=self.store.table)["Table"]["LatestStreamArn"]
         self.pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn)
         self.firer = ScheduleFirer(self.scheduler, GROUP, lambda arn, payload: self.send(payload))
@@ -119,6 +119,19 @@ def test_booking_creates_one_schedule_per_reminder(system):
     assert json.loads(schedules[hour]["Target"]["Input"]) == {
         "appointmentId": appointment.appointment_id, "userId": "alice", "minutesBefore": 60,
         "startTime": "2026-12-01T09:00:00Z", "reminderType": "1_hour"}
+
+
+def test_each_occurrence_of_a_series_gets_its_own_reminders_and_a_cancel_from_n_deletes_theirs(system):
+    view, _ = system.series.book({"userId": "alice", "startTime": "2026-12-01T09:00:00Z",
+                                  "endTime": "2026-12-01T10:00:00Z", "repeat": {"unit": "week", "count": 3}}, Caller())
+    system.sync()
+    schedules = system.schedules()
+    assert set(schedules) == {schedule_name(o.appointment_id, m) for o in view.occurrences for m in (1440, 60)}
+    third = view.occurrences[2]
+    assert schedules[schedule_name(third.appointment_id, 60)]["ScheduleExpression"] == "at(2026-12-15T08:00:00)"
+    system.series.cancel_from(view.record.series_id, 2, Caller())
+    system.sync()
+    assert set(system.schedules()) == {schedule_name(view.occurrences[0].appointment_id, m) for m in (1440, 60)}
 
 
 @pytest.mark.parametrize(("start", "end", "offsets"), [
