@@ -42,9 +42,11 @@ def pytest_collection_modifyitems(items):
     """schemathesis names each operation's test ``test[POST /appointments]`` but, under pytest 9, gives
     them all the one node ID of the function; pytest-xdist schedules by node ID and would run only one
     of them. Give each the ID its name says."""
-    for item in items:
-        if type(item).__name__ == "SchemathesisFunction" and not item.nodeid.endswith("]"):
+    fuzzed = [item for item in items if type(item).__name__ == "SchemathesisFunction"]
+    for item in fuzzed:
+        if not item.nodeid.endswith("]"):
             item._id = item.parent.id.child(item.name)
+    assert len({item.nodeid for item in fuzzed}) == len(fuzzed), "schemathesis tests share node IDs"
 
 
 def resolve(value, env: str = ENV):

@@ -184,6 +184,17 @@ def racy_holds_store_class():
     return RacyHoldsStore
 
 
+def racy_reach_store_class():
+    from appointments import decision
+    from appointments.store import BookingStore
+
+    # Deliberately broken: a booking decides on a read that misses buckets the rules it found reach (the
+    # other UTC day of a daily cap's local date), instead of reading them first.
+    decision.unread = lambda decided, snapshot: set()
+    return BookingStore
+
+
 STORES = {"correct": correct_store_class, "racy": racy_store_class, "racy-updates": racy_updates_store_class,
           "racy-participants": racy_participants_store_class, "racy-rules": racy_rules_store_class,
-          "racy-series": racy_series_store_class, "racy-holds": racy_holds_store_class}
+          "racy-series": racy_series_store_class, "racy-holds": racy_holds_store_class,
+          "racy-reach": racy_reach_store_class}

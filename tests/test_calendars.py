@@ -353,7 +353,8 @@ def test_calendar_ids_with_every_allowed_character_work_percent_encoded_in_the_p
 
 
 def test_the_largest_booking_fits_one_read_and_one_transaction(api):
-    """Nine calendars, seven days not aligned to midnight: 9 x (8 days + 1 either side + rules) = 99 keys."""
+    """Nine calendars, seven days not aligned to midnight: 9 x (8 days + rules) = 81 keys without rules; rules
+    reach at most a day either side (buffers, a cap's local date), 9 x (10 + 1) = 99."""
     response = book(api, start="2026-12-01T12:00:00Z", end="2026-12-08T12:00:00Z",
                     participants=[f"room-{i}" for i in range(8)])
     assert response.status == 201, response.body

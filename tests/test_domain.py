@@ -248,3 +248,30 @@ def test_reminder_message_shows_local_time_and_details():
 def test_bucket_entries_are_compact_and_round_trip(entry, calendar, text):
     assert entry_text(entry, calendar) == text
     assert entry_from_text("a", text, calendar) == entry
+
+
+# -- what a decision rests on is what a booking plans to read -------------------------------------------------
+
+@given(zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"]),
+       before=st.sampled_from([0, 15, 240]), after=st.sampled_from([0, 30, 240]),
+       cap=st.sampled_from([None, 3]), start=st.integers(0, 7 * 24 * 4 - 1), quarters=st.integers(1, 4 * 30))
+def test_a_booking_plans_to_read_exactly_the_buckets_its_decision_rests_on(zone, before, after, cap, start,
+                                                                          quarters):
+    """``reach`` (what a booking reads, from the rules it knows) and ``decide`` (what it rests on) spell the same
+    rule twice, once for planning and once per slot candidate: they must name the same days, or every booking
+    would read twice, or read more than it needs."""
+    from appointments import decision
+    from appointments.availability import parse_availability
+
+    always = {d: [{"start": "00:00", "end": "24:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    rules = parse_availability({"timeZone": zone, "weekly": always, "bufferBefore": before, "bufferAfter": after,
+                                **({"maxPerDay": cap} if cap else {})})
+    begins = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(minutes=15 * start)
+    booked = new_appointment({"userId": "alice", "startTime": f"{begins:%Y-%m-%dT%H:%M:%SZ}",
+                              "endTime": f"{begins + timedelta(minutes=15 * quarters):%Y-%m-%dT%H:%M:%SZ}"},
+                             appointment_id="a1", now=datetime(2026, 11, 25, tzinfo=UTC))
+    for known in (rules, None):
+        planned = {day for span in decision.reach(booked.interval, known) for day in decision.days_touched(span)}
+        decided = decision.decide(booked, ["alice"], {}, {"alice": known}, datetime(2026, 11, 25, tzinfo=UTC))
+        assert {day for _, day in decided.rests_on} == planned
+        assert decision.plan(None, booked, {"alice": known} if known else {}).days == {"alice": frozenset(planned)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -222,6 +223,37 @@ def test_the_rules_race_catches_a_store_that_does_not_check_the_rules_it_read(ra
             if caught:
                 break
     assert caught, "the racy store was not caught committing against rules that had changed"
+
+
+# -- rules a booking did not expect -------------------------------------------------------------------------
+
+def customers_capped_on_one_local_date(fleet_: Fleet, provider: str) -> list[tuple[int, dict]]:
+    """The provider is open all day in New York with a cap of one appointment a day; its 2031-02-10 runs
+    from 05:00Z to 05:00Z the next day. No instance has seen its rules, so each booking first reads only
+    the UTC day it touches. ``WORKERS`` customers book 10 minutes of that local date each, 15 minutes
+    apart (nothing overlaps), 12 on the first UTC day and 20 on the second: only the cap decides."""
+    rules = RulesStore(build_services(boto3.client("dynamodb"), ApiSettings.from_environment()).tables)
+    rules.put(provider, parse_availability({"timeZone": "America/New_York", "maxPerDay": 1, "weekly": {
+        d: [{"start": "00:00", "end": "24:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}))
+    first = datetime(2031, 2, 10, 21, 0, tzinfo=UTC)
+    return fleet_.round([Invocation("POST", "/appointments", {
+        "userId": f"capped-{provider}-{i}", "participants": [provider],
+        "startTime": f"{first + timedelta(minutes=15 * i):%Y-%m-%dT%H:%M:%SZ}",
+        "endTime": f"{first + timedelta(minutes=15 * i + 10):%Y-%m-%dT%H:%M:%SZ}"}) for i in range(WORKERS)])
+
+
+def test_bookings_that_meet_a_daily_cap_they_did_not_expect_book_it_exactly_once_across_two_utc_days(race_env, fleet):
+    results = customers_capped_on_one_local_date(fleet, "dr-capped")
+    assert sorted(status for status, _ in results) == [201] + [409] * (WORKERS - 1)
+    assert all((body["error"], body["reason"]) == ("Unavailable", "dailyLimit")
+               for status, body in results if status == 409)
+    assert len(scheduled_with("dr-capped")) == 1
+
+
+def test_the_reach_race_catches_a_booking_that_decides_on_a_read_missing_what_the_rules_reach(race_env):
+    with Fleet(WORKERS, store="racy-reach") as racy:
+        results = customers_capped_on_one_local_date(racy, "dr-capped-twice")
+    assert sum(status == 201 for status, _ in results) > 1, "the racy booking was not caught passing the cap"
 
 
 # -- lost updates ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ reads and decides again, with jittered backoff, a bounded number of times.
 
 The plan reads each calendar where the rules this instance last saw for it reach (``hints``): the
 days the appointment touches for a calendar without rules. Rules it did not expect (a calendar seen
-for the first time, or rules changed since) make ``settle`` ask for more (ReadMore), and the change is
-decided on a second read that has it; the hints then know.
+for the first time, or rules changed since) make ``settle`` ask for more (ReadMore): those buckets are
+read too, and the change is decided on the first read's rules with them; the hints then know.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from appointments.store import BookingStore
 from appointments.times import utc_now
 
 T = TypeVar("T")
-MAX_HINTS = 10_000  # calendars whose rules an instance remembers between requests
+MAX_HINTS = 10_000  # calendars with rules whose rules an instance remembers between requests
 
 
 class Bookings:
@@ -65,13 +65,17 @@ class Bookings:
         self.clock = clock
         self.max_attempts = max_attempts
         self.sleep = sleep
-        self.hints: dict[str, Availability | None] = {}  # the rules last read, by calendar
+        self.hints: dict[str, Availability] = {}  # the rules last read, of calendars that have them
 
     def _read(self, plan: decision.Plan, appointment_id: str | None = None) -> decision.Snapshot:
         snapshot = self.store.read(plan, appointment_id)
-        if len(self.hints) > MAX_HINTS:
-            self.hints.clear()
-        self.hints.update(snapshot.rules)
+        for calendar_id, rules in snapshot.rules.items():  # a calendar without rules needs no hint
+            if rules is None:
+                self.hints.pop(calendar_id, None)
+            else:
+                if len(self.hints) >= MAX_HINTS:
+                    self.hints.clear()
+                self.hints[calendar_id] = rules
         return snapshot
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
@@ -84,12 +88,13 @@ class Bookings:
         now = self.clock()
         try:
             committed, decided = decision.settle(before, after, plan, snapshot, now)
-        except ReadMore as more:  # rules it did not expect: decide on one read that has what they reach
+        except ReadMore as more:  # rules it did not expect: read the buckets they reach, and decide again on
+            # the same rules (the ones the caller was checked against, and the commit condition-checks)
             plan = plan.including(more.buckets)
-            snapshot = self._read(plan)
+            snapshot = snapshot.with_buckets(self.store.read(decision.Plan.of_buckets(more.buckets)))
             try:
                 committed, decided = decision.settle(before, after, plan, snapshot, now)
-            except ReadMore:  # the rules changed again in between: start over
+            except ReadMore:  # cannot happen: the same rules reach the same buckets; start over if it does
                 raise StaleRead() from None
         self.store.commit(decision.outcome(committed, before, decided, snapshot, now, plan.holds_of))
         return committed

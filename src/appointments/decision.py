@@ -17,7 +17,8 @@ are named here. A decision rests on the buckets of the footprint and of the loca
 counts (``reach``): a calendar without rules, on the days the appointment itself touches. A booking
 plans those from the rules it has seen before (``hints``), and ``settle`` refuses to decide on a read
 that misses any (``ReadMore``: rules it did not expect), so the booking reads again with them. With
-no hints, a plan reads a day either side (``DECISION_REACH``), which covers any rules; an entry
+``hints=None`` (series), a plan reads a day either side (``DECISION_REACH``), which covers any rules;
+an empty ``hints`` (an instance that has seen nothing yet) reads as for calendars without rules. An entry
 reaches at most the largest buffer past its appointment (``ENTRY_REACH``).
 """
 
@@ -86,6 +87,10 @@ class Snapshot:
             entries.setdefault(bucket.calendar_id, []).extend(bucket.entries.values())
         return {calendar_id: Occupancy(found, now) for calendar_id, found in entries.items()}
 
+    def with_buckets(self, other: Snapshot) -> Snapshot:
+        """This read, with the buckets of ``other`` (a read of buckets only) added."""
+        return replace(self, buckets={**self.buckets, **other.buckets})
+
 
 # -- 1. what a change reads -----------------------------------------------------------------------------------
 
@@ -107,6 +112,11 @@ class Plan:
         for calendar_id, day in buckets:
             days.setdefault(calendar_id, set()).add(day)
         return replace(self, days={c: frozenset(d) for c, d in days.items()})
+
+    @staticmethod
+    def of_buckets(buckets: Iterable[tuple[str, str]]) -> Plan:
+        """A plan that reads these (calendar, day) buckets and nothing else: no rules, no holds."""
+        return Plan((), {}).including(buckets)
 
 
 def plan(before: Appointment | None, after: Appointment,
@@ -225,19 +235,23 @@ def settle(before: Appointment | None, after: Appointment, plan: Plan, snapshot:
         raise TooManyHolds()
     occupancy = snapshot.occupancy(now)
     decided = decide(after, plan.checked, occupancy, snapshot.rules, now)
-    unread = decided.rests_on - snapshot.buckets.keys()
-    if unread:  # the rules read reach buckets the plan did not read: decide on none of it
-        raise ReadMore(unread)
+    if missing := unread(decided, snapshot):  # the rules read reach buckets the plan did not: decide on none of it
+        raise ReadMore(missing)
     refused(decided, after, snapshot.rules)
     if not plan.members:
         return after, decided
     member, member_decision, reasons = choose(after, plan.members, occupancy, snapshot.rules, now)
     if member is None:
         raise NoneAvailable(reasons)
-    if member_decision.rests_on - snapshot.buckets.keys():  # members are read a day either side
-        raise ReadMore(member_decision.rests_on - snapshot.buckets.keys())
+    if missing := unread(member_decision, snapshot):  # never: members are read a day either side
+        raise ReadMore(missing)
     return replace(after, assigned=member), Decision(None, [], {**decided.footprints, **member_decision.footprints},
                                                      {**decided.counted, **member_decision.counted})
+
+
+def unread(decided: Decision, snapshot: Snapshot) -> set[tuple[str, str]]:
+    """The buckets a decision rests on that the read did not fetch."""
+    return decided.rests_on - snapshot.buckets.keys()
 
 
 def unexpired(holds: Mapping[str, datetime], now: datetime) -> dict[str, datetime]:
