@@ -12,8 +12,8 @@ CHECKOV_VENV := .venv-checkov
 AWSCLI_VENV := .venv-awscli
 PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check
-# Two test workers (CI has two cores); each file's tests run on one worker, in order.
-PYTEST_ARGS ?= --numprocesses 2 --dist loadfile
+# Two test workers (CI has two cores), sharing out single tests; a file marked xdist_group runs on one.
+PYTEST_ARGS ?= --numprocesses 2 --dist loadgroup
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help install run test lint scan package deploy destroy bench clean

@@ -24,6 +24,9 @@ import deploy
 import package
 from conftest import ROOT, MotoServer, free_port
 
+# One worker runs the whole file: its tests build the zip into the same build/ (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("package")
+
 
 def test_package_builds_are_byte_identical(tmp_path):
     first = package.build(tmp_path / "a.zip")

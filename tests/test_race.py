@@ -27,7 +27,8 @@ from fleet import Fleet, Invocation
 from local_env import use_fake_aws
 
 WORKERS = 32
-pytestmark = pytest.mark.slow
+# One worker runs the whole file: its tests share one moto server and fleet (make test: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("race")]
 
 
 @pytest.fixture(scope="module")
