@@ -52,6 +52,21 @@ def rules(draw) -> dict:
     return body
 
 
+def assert_booking_accepts_exactly_what_was_offered(bookings, provider, candidates, offered, duration) -> None:
+    """Each candidate booked with ``provider`` by a fresh customer is accepted exactly when it was offered;
+    an accepted probe is cancelled again, so the next one meets the same calendar."""
+    for number, start in enumerate(candidates):
+        body = {"userId": f"probe-{number}-{provider}", "participants": [provider],
+                "startTime": format_instant(start), "endTime": format_instant(start + duration)}
+        try:
+            appointment, refusal = bookings.book(body, Caller())[0], None
+        except (Conflict, Unavailable) as error:
+            appointment, refusal = None, error.message
+        assert (format_instant(start) in offered) == (refusal is None), (start, refusal, body)
+        if appointment:
+            bookings.cancel(appointment.appointment_id, Caller())
+
+
 existing = st.lists(st.tuples(st.integers(0, 4 * 24 * 4), st.sampled_from([2, 4, 6])), max_size=6)  # quarter hours
 
 
@@ -75,16 +90,7 @@ def test_every_slot_offered_is_accepted_and_every_candidate_not_offered_is_refus
     assert offered <= {format_instant(c) for c in candidates}
     event(f"candidates: {'none' if not candidates else 'some'}; offered: {'none' if not offered else 'some'}; "
           f"refused: {'some' if len(offered) < len(candidates) else 'none'}")
-    for number, start in enumerate(candidates[:16]):
-        body = {"userId": f"probe-{number}-{provider}", "participants": [provider],
-                "startTime": format_instant(start), "endTime": format_instant(start + query.duration)}
-        try:
-            appointment, refusal = bookings.book(body, Caller())[0], None
-        except (Conflict, Unavailable) as error:
-            appointment, refusal = None, error.message
-        assert (format_instant(start) in offered) == (refusal is None), (start, refusal, body)
-        if appointment:
-            bookings.cancel(appointment.appointment_id, Caller())
+    assert_booking_accepts_exactly_what_was_offered(bookings, provider, candidates[:16], offered, query.duration)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -174,13 +180,4 @@ def test_with_holds_present_and_expiring_every_slot_offered_is_accepted_and_no_o
     candidates = list(slot_candidates(rules_now, window, query.duration, query.step))
     event(f"holds made: {'none' if not made else 'some'}; offered: {'none' if not offered else 'some'}; "
           f"refused: {'some' if len(offered) < len(candidates) else 'none'}")
-    for number, start in enumerate(candidates[:12]):
-        body = {"userId": f"probe-{number}-{provider}", "participants": [provider],
-                "startTime": format_instant(start), "endTime": format_instant(start + query.duration)}
-        try:
-            appointment, refusal = bookings.book(body, Caller())[0], None
-        except (Conflict, Unavailable) as error:
-            appointment, refusal = None, error.message
-        assert (format_instant(start) in offered) == (refusal is None), (start, refusal, body)
-        if appointment:
-            bookings.cancel(appointment.appointment_id, Caller())
+    assert_booking_accepts_exactly_what_was_offered(bookings, provider, candidates[:12], offered, query.duration)
