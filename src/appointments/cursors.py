@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from appointments.errors import ValidationError
+from appointments.signing_key import DerivedKey
 from appointments.times import format_instant, parse_stored_instant
 
 
@@ -21,17 +22,10 @@ class PageCursors:
     is first made or checked."""
 
     def __init__(self, secret: Callable[[], str]):
-        self.secret = secret
-        self._key: bytes | None = None
-
-    @property
-    def key(self) -> bytes:
-        if self._key is None:
-            self._key = hashlib.sha256(f"appointments page cursor\n{self.secret()}".encode()).digest()
-        return self._key
+        self.key = DerivedKey(secret, "appointments page cursor")
 
     def _mac(self, scope: str, payload: str) -> str:
-        digest = hmac.new(self.key, f"{scope}\n{payload}".encode(), hashlib.sha256).digest()[:16]
+        digest = hmac.new(self.key(), f"{scope}\n{payload}".encode(), hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def encode(self, appointment_id: str, start: datetime, scope: str) -> str:

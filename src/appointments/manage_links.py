@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from appointments.signing_key import DerivedKey
+
 TOKEN_LENGTH = 43  # base64url of 16 + 4 + 12 bytes, without padding
 MAC_BYTES = 12  # 96 bits: online guessing is throttled (the routes' own stage limits), offline impossible
 _LAYOUT = struct.Struct(f">16sI{MAC_BYTES}s")
@@ -43,19 +45,12 @@ class ManageLinks:
     ``ManageBaseUrl``; empty: tokens can be checked, but no link is issued)."""
 
     def __init__(self, secret: Callable[[], str], base_url: str = ""):
-        self.secret = secret
         self.base_url = base_url.rstrip("/")
-        self._key: bytes | None = None
-
-    @property
-    def key(self) -> bytes:
-        if self._key is None:
-            self._key = hashlib.sha256(f"appointments manage link\n{self.secret()}".encode()).digest()
-        return self._key
+        self.key = DerivedKey(secret, "appointments manage link")
 
     def _mac(self, appointment_id: str, recipient: str, expiry: int) -> bytes:
         message = f"{appointment_id}\n{recipient}\n{expiry}".encode()
-        return hmac.new(self.key, message, hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.new(self.key(), message, hashlib.sha256).digest()[:MAC_BYTES]
 
     def token(self, appointment_id: str, recipient: str, expires_at: datetime) -> str | None:
         """The token of ``recipient``'s link to the appointment, valid until ``expires_at``; None for an

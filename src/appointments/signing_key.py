@@ -2,12 +2,13 @@
 
 Read from Secrets Manager at most once per cold start, when a MAC is first made or checked, and kept for
 the instance's life; nobody can derive it from a stack description, as they could the stack ID it
-replaces. Each use derives its own key from it (page tokens today; manage links next), so no MAC of
-one kind verifies as another.
+replaces. Each use derives its own key from it (``DerivedKey``: page cursors, manage links), so no MAC
+of one kind verifies as another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 
@@ -33,4 +34,17 @@ class SigningKey:
                 if self._value is None:
                     response = self.secrets.get_secret_value(SecretId=self.secret_id)
                     self._value = response["SecretString"]
+        return self._value
+
+
+class DerivedKey:
+    """The key of one kind of MAC: a hash of ``purpose`` and the signing key, made when first asked for."""
+
+    def __init__(self, secret: Callable[[], str], purpose: str):
+        self._secret, self._purpose = secret, purpose
+        self._value: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._value is None:
+            self._value = hashlib.sha256(f"{self._purpose}\n{self._secret()}".encode()).digest()
         return self._value
