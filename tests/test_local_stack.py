@@ -43,15 +43,19 @@ class LocalStack:
             self.lines.append(line)
 
     def wait_for(self, text: str, timeout: float) -> str:
+        return self.wait_for_lines(text, 1, timeout)[0]
+
+    def wait_for_lines(self, text: str, count: int, timeout: float) -> list[str]:
+        """The first `count` printed lines holding `text`, once that many have been printed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if text in line:
-                    return line
+            found = [line for line in list(self.lines) if text in line]
+            if len(found) >= count:
+                return found[:count]
             if self.process.poll() is not None:
                 raise AssertionError(f"local stack exited early:\n{''.join(self.lines)}")
             time.sleep(0.2)
-        raise AssertionError(f"'{text}' did not appear within {timeout}s:\n{''.join(self.lines)}")
+        raise AssertionError(f"'{text}' did not appear {count} times within {timeout}s:\n{''.join(self.lines)}")
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         data = json.dumps(body).encode() if body is not None else None
@@ -348,11 +352,12 @@ def test_the_readme_walkthrough_runs_as_written_against_the_local_stack():
         assert [a["appointmentId"] for a in listed["appointments"]] == [booked["appointmentId"]]
         assert (cancelled["appointmentId"], cancelled["status"]) == (booked["appointmentId"], "cancelled")
         # The contact's confirmation and cancellation, by e-mail and SMS, in German, printed as sent.
-        confirmed = stack.wait_for("EMAIL to alice@example.com: Example Clinic: Termin am", timeout=30)
+        # Each channel's messages are sent apart, so wait for both of each.
+        confirmed, cancelled_mail = stack.wait_for_lines("EMAIL to alice@example.com: Example Clinic: Termin am", 2,
+                                                         timeout=30)
         assert "bestätigt" in confirmed
-        stack.wait_for("EMAIL to alice@example.com: Example Clinic: Termin am", timeout=30)
-        stack.wait_for("abgesagt", timeout=30)
-        assert sum("SMS to +4915112345678" in line for line in stack.lines) >= 2
+        assert "abgesagt" in cancelled_mail
+        stack.wait_for_lines("SMS to +4915112345678", 2, timeout=30)
     finally:
         stop_and_check_nothing_is_left(stack, signal.SIGINT, within=10)
 
