@@ -52,6 +52,8 @@ def load(store, calendar: str, count: int, clock, day="2026-12-01") -> None:
     ({"anyOf": ["a", "b"], "assign": "randomly"}, "assign"),
     ({"assign": "inOrder"}, "assign"),
     ({"anyOf": "a,b"}, "anyOf"),
+    ({"anyOf": [["a"], "b"]}, "anyOf"),  # a member that is no string (and cannot be hashed either)
+    ({"anyOf": [{"id": "a"}, "b"]}, "anyOf"),
     ({"assigned": "a"}, "assigned"),
 ])
 def test_pool_fields_outside_the_rules_are_400_and_book_nothing(api, store, extra, field):

@@ -128,8 +128,9 @@ def validate_participants(value: object, user_id: str) -> tuple[str, ...]:
 def _validate_pool(value: object, user_id: str, participants: tuple[str, ...]) -> tuple[str, ...]:
     rule = (f"anyOf must be a list of {MIN_POOL}-{MAX_POOL} distinct calendar IDs, none of them userId or a "
             "participant, each 1-128 characters from A-Z a-z 0-9 . _ @ + : -")
-    if (not isinstance(value, list) or not MIN_POOL <= len(value) <= MAX_POOL or len(set(value)) != len(value)
-            or not all(isinstance(c, str) and CALENDAR_ID.fullmatch(c) for c in value) or user_id in value):
+    if (not isinstance(value, list) or not MIN_POOL <= len(value) <= MAX_POOL
+            or not all(isinstance(c, str) and CALENDAR_ID.fullmatch(c) for c in value)
+            or len(set(value)) != len(value) or user_id in value):
         raise ValidationError(f"{rule}.", "anyOf")
     _pool_fits(tuple(value), participants)
     return tuple(value)
