@@ -118,9 +118,8 @@ SIGNING_KEY_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:SigningK
 def module_moto_store(cursor_key: str = "module", clock=None):
     """In-process moto with the template's two tables, for a module-scoped fixture (the ``aws``
     fixture is per test). Yields the services over them; restores the AWS environment afterwards."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    use_fake_aws()
-    try:
+    with aws_environment_restored():
+        use_fake_aws()
         with mock_aws():
             client = boto3.client("dynamodb")
             create_table_from_template(client, "AppointmentsTable")
@@ -128,6 +127,15 @@ def module_moto_store(cursor_key: str = "module", clock=None):
             settings = ApiSettings(table_name("AppointmentsTable"), table_name("CalendarTable"), SIGNING_KEY_ARN)
             yield build_services(client, settings, signing_key=lambda: cursor_key, clock=clock or utc_now,
                                  sleep=lambda _: None)
+
+
+@contextlib.contextmanager
+def aws_environment_restored():
+    """The ``AWS_`` variables of this process as they were before the block, whatever it set or removed (for
+    module-scoped fixtures, which ``monkeypatch`` does not serve)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    try:
+        yield
     finally:
         for key in [k for k in os.environ if k.startswith("AWS_")]:
             del os.environ[key]

@@ -4,11 +4,11 @@ measurements of pools, holds, series and messages, run on tiny inputs against th
 into in-process moto, as `make bench` runs them."""
 
 import itertools
-import os
 
 import pytest
 
 from bench.capacity import capacity_units, item_size
+from conftest import aws_environment_restored
 
 
 def test_item_size_follows_dynamodb_rules():
@@ -111,18 +111,12 @@ def deployed():
     patched = [(DynamoHandler, "call_action"), (LambdaBackend, "send_dynamodb_items"),
                (Method, "create_from_cloudformation_json"), (DynamoDBBackend, "transact_write_items"),
                (ShardIterator, "__init__"), (DynamoDBStreamsBackend, "get_records"), (Rule, "send_to_targets")]
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, aws_environment_restored():
         for owner, name in patched:
             patch.setattr(owner, name, owner.__dict__[name])  # put back as it was when the module ends
         patch.setattr(motoserver, "_patched", False)
-        try:
-            with in_process_stack() as stack:
-                yield stack
-        finally:
-            for key in [k for k in os.environ if k.startswith("AWS_")]:
-                del os.environ[key]
-            os.environ.update(saved)
+        with in_process_stack() as stack:
+            yield stack
 
 
 @pytest.fixture

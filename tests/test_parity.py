@@ -67,7 +67,23 @@ def assert_booking_accepts_exactly_what_was_offered(bookings, provider, candidat
             bookings.cancel(appointment.appointment_id, Caller())
 
 
+BASE = datetime(2026, 12, 1, tzinfo=UTC)
 existing = st.lists(st.tuples(st.integers(0, 4 * 24 * 4), st.sampled_from([2, 4, 6])), max_size=6)  # quarter hours
+
+
+def load_history(store, tag: str, calendars: list[str], appointments: list[tuple[int, int]]) -> None:
+    """The drawn existing appointments, each (start, length) in quarter hours from ``BASE``, each by its own
+    customer with the calendars in turn as its participant, loaded whatever their rules say."""
+    bulk_load(store, [new_appointment({"userId": f"other-{i}-{tag}", "participants": [calendars[i % len(calendars)]],
+                                       "startTime": format_instant(BASE + timedelta(minutes=15 * q)),
+                                       "endTime": format_instant(BASE + timedelta(minutes=15 * (q + n)))},
+                                      appointment_id=f"{tag}-{i}", now=NOW)
+                      for i, (q, n) in enumerate(appointments)])
+
+
+def window_from(hour: int) -> Interval:
+    """A 30-hour search window starting ``hour`` hours after ``BASE``."""
+    return Interval(BASE + timedelta(hours=hour), BASE + timedelta(hours=hour + 30))
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -77,13 +93,8 @@ def test_every_slot_offered_is_accepted_and_every_candidate_not_offered_is_refus
         bookings, calendars, store, body, appointments, from_hour, duration, step):
     provider = f"dr-{uuid.uuid4().hex[:8]}"
     rules_now = RulesStore(store).put(provider, parse_availability(body))
-    base = datetime(2026, 12, 1, tzinfo=UTC)
-    bulk_load(store, [new_appointment({"userId": f"other-{i}-{provider}", "participants": [provider],
-                                       "startTime": format_instant(base + timedelta(minutes=15 * q)),
-                                       "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
-                                      appointment_id=f"{provider}-{i}", now=NOW)
-                      for i, (q, n) in enumerate(appointments)])
-    window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
+    load_history(store, provider, [provider], appointments)
+    window = window_from(from_hour)
     query = SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step))
     offered = {format_instant(s.start) for s in calendars.slots(provider, query, Caller())}
     candidates = list(slot_candidates(rules_now, window, query.duration, query.step))
@@ -106,13 +117,8 @@ def test_every_pool_slot_offered_is_booked_on_a_listed_member_and_every_other_ca
     for member, body in zip(members, member_rules, strict=True):
         if body is not None:
             RulesStore(store).put(member, parse_availability(body))
-    base = datetime(2026, 12, 1, tzinfo=UTC)
-    bulk_load(store, [new_appointment({"userId": f"other-{i}-{tag}", "participants": [members[i % len(members)]],
-                                       "startTime": format_instant(base + timedelta(minutes=15 * q)),
-                                       "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
-                                      appointment_id=f"{tag}-{i}", now=NOW)
-                      for i, (q, n) in enumerate(appointments)])
-    window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
+    load_history(store, tag, members, appointments)
+    window = window_from(from_hour)
     query = PoolSlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), tuple(members))
     offered = {format_instant(s.start): free for s, free in calendars.pool_slots(query, Caller())}
     candidates = sorted({start for member in members for start in slot_candidates(
@@ -156,13 +162,8 @@ def test_with_holds_present_and_expiring_every_slot_offered_is_accepted_and_no_o
     clock.now = NOW
     provider = f"dr-{uuid.uuid4().hex[:8]}"
     rules_now = RulesStore(store).put(provider, parse_availability(body))
-    base = datetime(2026, 12, 1, tzinfo=UTC)
-    bulk_load(store, [new_appointment({"userId": f"other-{i}-{provider}", "participants": [provider],
-                                       "startTime": format_instant(base + timedelta(minutes=15 * q)),
-                                       "endTime": format_instant(base + timedelta(minutes=15 * (q + n)))},
-                                      appointment_id=f"{provider}-{i}", now=NOW)
-                      for i, (q, n) in enumerate(appointments)])
-    window = Interval(base + timedelta(hours=from_hour), base + timedelta(hours=from_hour + 30))
+    load_history(store, provider, [provider], appointments)
+    window = window_from(from_hour)
     query = SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=15))
     holdable = [s.start for s in calendars.slots(provider, query, Caller())]  # so that most holds are taken
     made = 0
