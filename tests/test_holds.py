@@ -95,6 +95,17 @@ def test_an_expired_hold_leaves_its_buckets_when_they_are_next_rewritten(api, st
     assert stored(store, held["appointmentId"])["status"] == "held"  # read as expired, never rewritten
 
 
+def test_a_hold_blocks_a_series_occurrence_until_it_expires_and_nothing_after(api, store, clock):
+    held = hold(api, minutes=10, user="bob", participants=["dr-smith"])
+    weekly = {"userId": "alice", "participants": ["dr-smith"], "startTime": "2026-12-01T09:00:00Z",
+              "endTime": "2026-12-01T09:50:00Z", "repeat": {"unit": "week", "count": 2}}
+    refused = api.post("/series", weekly)
+    assert (refused.status, [o["occurrence"] for o in refused.body["occurrences"]]) == (409, [1]), refused.body
+    clock.advance(minutes=10)
+    assert api.post("/series", weekly).status == 201
+    assert held["appointmentId"] not in bucket(store, "dr-smith").entries  # the series rewrote the bucket
+
+
 def test_a_hold_counts_towards_a_daily_cap_until_it_expires(api, clock):
     open_hours(api, "dr-smith", maxPerDay=1)
     hold(api, minutes=3, participants=["dr-smith"])

@@ -88,7 +88,7 @@ def test_a_booking_decided_on_rules_that_were_removed_and_set_again_fails_its_ch
     plan = decision.plan(None, appointment)
     booking_read = writer.read(plan)
     assert booking_read.rule_versions == {"alice": 0, "dr-smith": 1}
-    decided = decision.decide(appointment, plan.checked, booking_read.occupancy(), booking_read.rules, clock())
+    decided = decision.decide(appointment, plan.checked, booking_read.occupancy(clock()), booking_read.rules, clock())
     rules.remove("dr-smith")
     assert rules.state("dr-smith") == (None, 2)
     assert rules.put("dr-smith", parse_availability({"timeZone": "UTC"})).version == 3
@@ -112,7 +112,7 @@ def test_a_booking_decided_on_a_bucket_emptied_and_filled_again_fails_its_check(
                            appointment_id="late", now=clock())
     plan = decision.plan(None, late)
     stale = writer.read(plan)
-    decided = decision.decide(late, plan.checked, stale.occupancy(), stale.rules, clock())
+    decided = decision.decide(late, plan.checked, stale.occupancy(clock()), stale.rules, clock())
     bookings.cancel(first.appointment_id, Caller())
     bookings.book(booking(user="alice", start="2026-12-01T16:00:00Z", end="2026-12-01T17:00:00Z"), Caller())
     with pytest.raises(StaleRead):

@@ -80,7 +80,7 @@ class Snapshot:
     holds: dict[str, datetime] = field(default_factory=dict)  # the user's holds, by appointment, with expiry
     holds_version: int = 0
 
-    def occupancy(self, now: datetime | None = None) -> dict[str, Occupancy]:
+    def occupancy(self, now: datetime) -> dict[str, Occupancy]:
         """What occupies each calendar read, at ``now``: holds that have expired occupy nothing."""
         entries: dict[str, list[Entry]] = {}
         for bucket in self.buckets.values():
@@ -331,7 +331,7 @@ def settle_series(occurrences: Iterable, snapshot: Snapshot, now: datetime) -> t
     """Decide every occurrence of a series (``series.Occurrence``) as a booking would be, on what was read
     and against the occurrences before it that were accepted. Returns each occurrence's change (as if
     accepted, so its cost is known) and the refused ones, shown as API.md's SeriesUnavailable lists them."""
-    occupancy = snapshot.occupancy()
+    occupancy = snapshot.occupancy(now)
     changes, refusals = [], []
     for occurrence in occurrences:
         appointment = occurrence.appointment
@@ -397,8 +397,8 @@ def outcome(after: Appointment, before: Appointment | None, decision: Decision, 
     return commit
 
 
-def commit_of(changes: Iterable[Change], snapshot: Snapshot, series: SeriesRecord | None = None,
-              now: datetime | None = None, holds: tuple | None = None) -> Commit:
+def commit_of(changes: Iterable[Change], snapshot: Snapshot, now: datetime, series: SeriesRecord | None = None,
+              holds: tuple | None = None) -> Commit:
     """The commit of decided changes: every bucket read that a decision rests on or that holds a changed
     appointment's entry. In each calendar an appointment occupies afterwards, its entry is in the
     buckets of the days its footprint there touches, and in no other; an entry that stays where it was

@@ -68,13 +68,14 @@ class SeriesBookings:
                 replayed = True
                 return self._view(snapshot.series)
             caller.may_name(first.participants, snapshot.rules)
+            decided_at = self.clock()
             if idempotency:
-                require_future(first.interval, self.clock())
-            changes, refusals = decision.settle_series(made, snapshot, self.clock())
-            _fits(changes, snapshot, record)
+                require_future(first.interval, decided_at)
+            changes, refusals = decision.settle_series(made, snapshot, decided_at)
+            _fits(changes, snapshot, decided_at, record)
             if refusals:
                 raise SeriesUnavailable(refusals)
-            self.store.commit(decision.commit_of(changes, snapshot, series=record))
+            self.store.commit(decision.commit_of(changes, snapshot, decided_at, series=record))
             return SeriesView(record, booked)
 
         return until_committed(attempt, self.sleep), replayed
@@ -94,7 +95,7 @@ class SeriesBookings:
                 return view
             changes = [(cancelled(a, now=now), a, decision.NO_DECISION) for a in targets]
             snapshot = self.store.read(_plan([after for after, _, _ in changes], before=targets))
-            commit = decision.commit_of(changes, snapshot)
+            commit = decision.commit_of(changes, snapshot, now)
             if commit.actions > decision.TRANSACTION_ACTIONS:
                 raise ValidationError("These occurrences touch more calendar days than one transaction holds; "
                                       "cancel them in two steps (a later from first).", "from")
@@ -128,13 +129,13 @@ def _plan(afters: list[Appointment], before: list[Appointment] | None = None) ->
     return decision.Plan(checked, {c: frozenset(d) for c, d in days.items()})
 
 
-def _fits(changes: list[decision.Change], snapshot: decision.Snapshot, record: SeriesRecord) -> None:
+def _fits(changes: list[decision.Change], snapshot: decision.Snapshot, now: datetime, record: SeriesRecord) -> None:
     """Refuse a series whose transaction would pass DynamoDB's 100 actions, naming the largest count that fits
     (counted as if every occurrence were accepted)."""
-    if decision.commit_of(changes, snapshot, series=record).actions <= decision.TRANSACTION_ACTIONS:
+    if decision.commit_of(changes, snapshot, now, series=record).actions <= decision.TRANSACTION_ACTIONS:
         return
     def fits(n: int) -> bool:
-        return decision.commit_of(changes[:n], snapshot, series=record).actions <= decision.TRANSACTION_ACTIONS
+        return decision.commit_of(changes[:n], snapshot, now, series=record).actions <= decision.TRANSACTION_ACTIONS
 
     # The first n occurrences write a growing set of items, so "fits" holds up to some n and never after:
     # bisect (a few commits built, where trying every count built up to 52 and took seconds).
