@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import NoReturn
 
 from appointments import decision
 from appointments.appointment import Appointment, cancelled, new_appointment, require_future
@@ -72,10 +73,12 @@ class SeriesBookings:
             if idempotency:
                 require_future(first.interval, decided_at)
             changes, refusals = decision.settle_series(made, snapshot, decided_at)
-            _fits(changes, snapshot, decided_at, record)
+            commit = decision.commit_of(changes, snapshot, decided_at, series=record)  # as if all were accepted
+            if commit.actions > decision.TRANSACTION_ACTIONS:
+                _refuse_as_too_large(changes, snapshot, decided_at, record)
             if refusals:
                 raise SeriesUnavailable(refusals)
-            self.store.commit(decision.commit_of(changes, snapshot, decided_at, series=record))
+            self.store.commit(commit)
             return SeriesView(record, booked)
 
         return until_committed(attempt, self.sleep), replayed
@@ -121,19 +124,15 @@ class SeriesBookings:
 def _plan(afters: list[Appointment], before: list[Appointment] | None = None) -> decision.Plan:
     """What a set of changes reads: the union of each one's plan."""
     plans = [decision.plan(b, a) for a, b in zip(afters, before or [None] * len(afters), strict=True)]
-    days: dict[str, set[str]] = {}
-    for plan in plans:
-        for calendar_id, wanted in plan.days.items():
-            days.setdefault(calendar_id, set()).update(wanted)
     checked = tuple(dict.fromkeys(c for plan in plans for c in plan.checked))
-    return decision.Plan(checked, {c: frozenset(d) for c, d in days.items()})
+    return decision.Plan(checked, {}).including(
+        (calendar_id, day) for plan in plans for calendar_id, days in plan.days.items() for day in days)
 
 
-def _fits(changes: list[decision.Change], snapshot: decision.Snapshot, now: datetime, record: SeriesRecord) -> None:
+def _refuse_as_too_large(changes: list[decision.Change], snapshot: decision.Snapshot, now: datetime,
+                         record: SeriesRecord) -> NoReturn:
     """Refuse a series whose transaction would pass DynamoDB's 100 actions, naming the largest count that fits
     (counted as if every occurrence were accepted)."""
-    if decision.commit_of(changes, snapshot, now, series=record).actions <= decision.TRANSACTION_ACTIONS:
-        return
     def fits(n: int) -> bool:
         return decision.commit_of(changes[:n], snapshot, now, series=record).actions <= decision.TRANSACTION_ACTIONS
 
