@@ -7,7 +7,7 @@ intervals, rules) with their page tokens; the HTTP layer shapes the JSON.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -105,9 +105,8 @@ class Calendars:
         rules = self.rules_store.of(involved)  # one BatchGetItem
         for calendar in calendars:
             caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
-        days = search_days(query.window, query.duration)
         now = self.clock()
-        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in involved}  # a Query each
+        occupancy = self._occupancy(involved, query.window, query.duration, now)
         return offered(rules, occupancy, calendars, user_id, query.window, query.duration, query.step, now)
 
     def pool_slots(self, query: PoolSlotQuery, caller: Caller) -> list[tuple[Interval, list[str]]]:
@@ -118,10 +117,8 @@ class Calendars:
         rules = self.rules_store.of(involved)  # one BatchGetItem
         for calendar in (*query.with_calendars, *query.any_of):
             caller.may_read(calendar, "slots", bookable=rules.get(calendar) is not None)
-        days = search_days(query.window, query.duration)
         now = self.clock()
-        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in involved}  # a Query each
-        return offered_by_pool(rules, occupancy, query, user_id, now)
+        return offered_by_pool(rules, self._occupancy(involved, query.window, query.duration, now), query, user_id, now)
 
     def moves(self, appointment: Appointment, window: Interval, step: timedelta, limit: int) -> list[Interval]:
         """The first ``limit`` times in ``window`` the appointment could move to now, its duration kept: on the
@@ -129,10 +126,15 @@ class Calendars:
         (``moves_offered``), on the same kind of read as slot search (rules, then a Query per calendar)."""
         calendars = list(dict.fromkeys([*appointment.calendars, *appointment.any_of]))
         rules = self.rules_store.of(calendars)  # one BatchGetItem
-        days = search_days(window, appointment.interval.end - appointment.interval.start)
         now = self.clock()
-        occupancy = {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in calendars}
+        occupancy = self._occupancy(calendars, window, appointment.interval.end - appointment.interval.start, now)
         return moves_offered(appointment, rules, occupancy, window, step, now, limit)
+
+    def _occupancy(self, calendars: list[str], window: Interval, duration: timedelta,
+                   now: datetime) -> dict[str, Occupancy]:
+        """What occupies each calendar on the days a search of ``window`` for ``duration`` can touch: a Query each."""
+        days = search_days(window, duration)
+        return {c: Occupancy(self.reads.entries(c, days[0], days[-1]), now) for c in calendars}
 
     # -- availability rules ------------------------------------------------------------------------
     def rules(self, calendar_id: str, caller: Caller) -> Availability:
@@ -183,11 +185,9 @@ def offered(rules: Mapping[str, Availability | None], occupancy: Mapping[str, Oc
 def offered_by_pool(rules: Mapping[str, Availability | None], occupancy: Mapping[str, Occupancy],
                     query: PoolSlotQuery, user_id: str | None, now: datetime) -> list[tuple[Interval, list[str]]]:
     """The union of the members' candidates, each offered with the members a booking would qualify."""
-    starts = sorted({start for member in query.any_of
-                     for start in slot_candidates(rules.get(member), query.window, query.duration, query.step)})
     booker = user_id or _ANYONE
     found = []
-    for start in starts:
+    for start in _candidates(rules, query.any_of, query.window, query.duration, query.step):
         if start <= now:
             continue
         candidate = Appointment(_CANDIDATE, booker, Interval(start, start + query.duration),
@@ -195,9 +195,7 @@ def offered_by_pool(rules: Mapping[str, Availability | None], occupancy: Mapping
         checked = [c for c in candidate.calendars if c != _ANYONE]
         if not decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
             continue
-        free = [member for member, decision in qualifying(candidate, query.any_of, occupancy, rules, now, True)
-                if decision.accepted]
-        if free:
+        if free := _free_members(candidate, occupancy, rules, now):
             found.append((candidate.interval, free))
     return found
 
@@ -211,21 +209,31 @@ def moves_offered(appointment: Appointment, rules: Mapping[str, Availability | N
     that qualifies (the one assigned, or another). Its own start is not offered: it is already there."""
     duration = appointment.interval.end - appointment.interval.start
     involved = list(dict.fromkeys([*appointment.calendars, *appointment.any_of]))
-    starts = sorted({start for calendar_id in involved
-                     for start in slot_candidates(rules.get(calendar_id), window, duration, step)})
     checked = [c for c in appointment.calendars if c != appointment.assigned]
     found: list[Interval] = []
-    for start in starts:
+    for start in _candidates(rules, involved, window, duration, step):
         if start <= now or start == appointment.interval.start:
             continue
         candidate = replace(appointment, interval=Interval(start, start + duration))
         if not decide(candidate, checked, occupancy, rules, now, until_refused=True).accepted:
             continue
-        if appointment.any_of and not any(
-                decided.accepted for _, decided in qualifying(candidate, appointment.any_of, occupancy, rules, now,
-                                                              True)):
+        if appointment.any_of and not _free_members(candidate, occupancy, rules, now):
             continue
         found.append(candidate.interval)
         if len(found) >= limit:
             break
     return found
+
+
+def _candidates(rules: Mapping[str, Availability | None], calendars: Iterable[str], window: Interval,
+                duration: timedelta, step: timedelta) -> list[datetime]:
+    """The union of the calendars' slot candidates in the window, in order."""
+    return sorted({start for calendar_id in calendars
+                   for start in slot_candidates(rules.get(calendar_id), window, duration, step)})
+
+
+def _free_members(candidate: Appointment, occupancy: Mapping[str, Occupancy],
+                  rules: Mapping[str, Availability | None], now: datetime) -> list[str]:
+    """The members of the candidate's pool (in anyOf's order) that it could be assigned to."""
+    return [member for member, decided in qualifying(candidate, candidate.any_of, occupancy, rules, now, True)
+            if decided.accepted]
