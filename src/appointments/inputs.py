@@ -171,16 +171,22 @@ class SlotQuery:
 
 def slot_query(params: Mapping[str, str], calendar_id: str) -> SlotQuery:
     window = window_query(params, ("from", "to", "duration", "step", "with", "userId"))
-    if "duration" not in params:
-        raise ValidationError("duration is required: the length of the appointment, in minutes.", "duration")
-    duration = int_param(params["duration"], "duration", 5, 10080)
-    step = int_param(params.get("step", str(duration)), "step", 5, 1440)
+    duration, step = _duration_and_step(params, longest=10080)
     others = id_list(params, "with")
     if others is not None and (len(others) > 8 or len(set(others)) != len(others) or calendar_id in others):
         raise ValidationError("with must list 1-8 distinct calendar IDs other than the calendar itself, "
                               "separated by commas.", "with")
-    return SlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), others or (),
-                     params.get("userId"))
+    return SlotQuery(window, duration, step, others or (), params.get("userId"))
+
+
+def _duration_and_step(params: Mapping[str, str], longest: int) -> tuple[timedelta, timedelta]:
+    """A slot search's ``duration`` (required, 5 to ``longest`` minutes) and ``step`` (5-1440, the duration
+    by default)."""
+    if "duration" not in params:
+        raise ValidationError("duration is required: the length of the appointment, in minutes.", "duration")
+    duration = int_param(params["duration"], "duration", 5, longest)
+    step = int_param(params.get("step", str(duration)), "step", 5, 1440)
+    return timedelta(minutes=duration), timedelta(minutes=step)
 
 
 @dataclass(frozen=True)
@@ -205,17 +211,13 @@ def pool_slot_query(params: Mapping[str, str]) -> PoolSlotQuery:
                               "anyOf")
     if params.get("userId") in any_of:
         raise ValidationError("anyOf lists the calendars to choose from; the user's own is not one of them.", "anyOf")
-    if "duration" not in params:
-        raise ValidationError("duration is required: the length of the appointment, in minutes.", "duration")
-    duration = int_param(params["duration"], "duration", 5, 1440)
-    step = int_param(params.get("step", str(duration)), "step", 5, 1440)
+    duration, step = _duration_and_step(params, longest=1440)
     others = id_list(params, "with")
     if others is not None and (len(others) > MAX_PARTICIPANTS - 1 or len(set(others)) != len(others)
                                or set(others) & set(any_of)):
         raise ValidationError(f"with must list 1-{MAX_PARTICIPANTS - 1} distinct calendar IDs that are not in anyOf, "
                               "separated by commas.", "with")
-    return PoolSlotQuery(window, timedelta(minutes=duration), timedelta(minutes=step), any_of, others or (),
-                         params.get("userId"))
+    return PoolSlotQuery(window, duration, step, any_of, others or (), params.get("userId"))
 
 
 def series_from(params: Mapping[str, str]) -> int:
