@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from appointments.errors import ValidationError
+from appointments.errors import AppointmentCancelled, HoldExpired, ValidationError
 from appointments.occupancy import Entry
 from appointments.times import Interval, format_instant, parse_instant, parse_zone
 
@@ -188,6 +188,15 @@ def require_future(interval: Interval, now: datetime) -> None:
     """The one rule that depends on the clock, kept apart so an idempotent replay is looked up first."""
     if interval.start <= now:
         raise ValidationError(f"startTime must be in the future; it is now {format_instant(now)}.", "startTime")
+
+
+def require_still_on(appointment: Appointment, change: str = "changed") -> None:
+    """A cancelled appointment, or a hold that expired (read ``as_of`` now), cannot be changed or confirmed;
+    ``change`` names what was asked for, in the message."""
+    if appointment.status == CANCELLED:
+        raise AppointmentCancelled(f"This appointment is cancelled and can no longer be {change}; book a new one.")
+    if appointment.status == EXPIRED:
+        raise HoldExpired()
 
 
 def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> Appointment:

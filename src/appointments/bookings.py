@@ -23,7 +23,6 @@ from typing import TypeVar
 from appointments import decision
 from appointments.appointment import (
     CANCELLED,
-    EXPIRED,
     HELD,
     OUTCOMES,
     SCHEDULED,
@@ -33,6 +32,7 @@ from appointments.appointment import (
     confirmed,
     new_appointment,
     require_future,
+    require_still_on,
     with_outcome,
 )
 from appointments.availability import Availability
@@ -40,7 +40,6 @@ from appointments.caller import Caller
 from appointments.errors import (
     AppointmentCancelled,
     Forbidden,
-    HoldExpired,
     IdempotencyKeyReused,
     NotFound,
     OutcomeNotRecordable,
@@ -141,7 +140,7 @@ class Bookings:
         conditioned on the version read, so a concurrent change makes this re-read and answer 412."""
         def attempt() -> Appointment:
             current = self._current(appointment_id, caller, precondition)
-            _still_on(current)
+            require_still_on(current)
             changed = apply_changes(current, body, now=self.clock())
             if changed is current:
                 return current
@@ -163,7 +162,7 @@ class Bookings:
         scheduled appointment is returned as it is."""
         def attempt() -> Appointment:
             current = self._current(appointment_id, caller, precondition)
-            _still_on(current)
+            require_still_on(current)
             if current.status != HELD:
                 return current
             return self._change(current, confirmed(current, now=self.clock()), caller)
@@ -205,14 +204,6 @@ class Bookings:
         if not precondition.allows_write(appointment.version):
             raise PreconditionFailed(appointment.version)
         return appointment.as_of(self.clock())
-
-
-def _still_on(appointment: Appointment) -> None:
-    """A cancelled appointment, or a hold that expired, cannot be changed or confirmed."""
-    if appointment.status == CANCELLED:
-        raise AppointmentCancelled("This appointment is cancelled and can no longer be changed; book a new one.")
-    if appointment.status == EXPIRED:
-        raise HoldExpired()
 
 
 def outcome_of(body: Mapping) -> str:

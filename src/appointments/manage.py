@@ -20,14 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from appointments.appointment import CANCELLED, EXPIRED, Appointment
+from appointments.appointment import Appointment, require_still_on
 from appointments.caller import Caller
 from appointments.contacts import Contact, resolve_locale
 from appointments.errors import (
-    AppointmentCancelled,
     AppointmentError,
     Forbidden,
-    HoldExpired,
     LinkExpired,
     NotCancellable,
     NotFound,
@@ -134,10 +132,7 @@ class ManagePages:
         page = self._view(appointment, recipient, contact, with_slots=False)
         try:
             self._may_act(page)
-            if appointment.status == CANCELLED:
-                raise AppointmentCancelled("This appointment is cancelled and can no longer be moved; book a new one.")
-            if page.appointment.status == EXPIRED:
-                raise HoldExpired()
+            require_still_on(page.appointment, "moved")
             if page.started:
                 raise NotCancellable()
             page = self._view(appointment, recipient, contact)
