@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "src")]
 
+from appointments.settings import parse_origins  # noqa: E402
 from gateway import serve, wsgi_app  # noqa: E402
 from local_aws import (  # noqa: E402
     LOCAL_PARAMETERS,
@@ -411,11 +412,6 @@ def curl_examples(api: str) -> str:
     ])
 
 
-def allowed_origins() -> tuple[str, ...]:
-    """``ALLOWED_ORIGINS``, as the stack parameter AllowedOrigins takes it: comma-separated origins."""
-    return tuple(o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip())
-
-
 def local_environment(moto_url: str) -> None:
     use_fake_aws(moto_url)
     os.environ.update({"POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
@@ -445,7 +441,7 @@ class LocalStack:
         if not ready.startswith("READY"):
             raise StackStopped(f"the moto server did not start ({ready.strip() or 'no output'})")
         log(f"moto server on {moto_url}; deploying template.json as stack {STACK} ...")
-        origins = allowed_origins()
+        origins = parse_origins(os.environ.get("ALLOWED_ORIGINS", ""))
         outputs, environments = deploy_into_moto(ENV, STACK, {"AllowedOrigins": ",".join(origins)} if origins else {})
         api = f"http://127.0.0.1:{self.port}"
         for name in MESSAGE_SENDERS:  # their links lead to this gateway, not to the stage URL the stack names

@@ -46,8 +46,13 @@ class ApiSettings(_Settings):
 
     @property
     def origins(self) -> tuple[str, ...]:
-        """The allowed origins in the order given (API Gateway's own error answers name the first)."""
-        return tuple(dict.fromkeys(origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()))
+        return parse_origins(self.allowed_origins)
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """Comma-separated browser origins (as ``AllowedOrigins`` takes them), each once, in the order given (API
+    Gateway's own error answers name the first)."""
+    return tuple(dict.fromkeys(origin.strip() for origin in text.split(",") if origin.strip()))
 
 
 @dataclass(frozen=True)
