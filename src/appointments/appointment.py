@@ -145,6 +145,12 @@ def _pool_fits(any_of: tuple[str, ...], participants: tuple[str, ...]) -> None:
                               "is one more.", "participants")
 
 
+def _pool_lasts(any_of: tuple[str, ...], interval: Interval) -> None:
+    """A pool booking is at most 24 hours long, so that its read of every member stays within 100 keys."""
+    if any_of and interval.end - interval.start > MAX_POOL_DURATION:
+        raise ValidationError("With anyOf an appointment lasts at most 24 hours.", "endTime")
+
+
 def _validate_details(value: object) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValidationError("details must be an object whose values are strings.", "details")
@@ -218,8 +224,7 @@ def new_appointment(body: Mapping, *, appointment_id: str, now: datetime) -> App
     interval = _validate_interval(start, end)
     participants = validate_participants(body.get("participants", []), user_id)
     any_of = _validate_pool(body["anyOf"], user_id, participants) if "anyOf" in body else ()
-    if any_of and interval.end - interval.start > MAX_POOL_DURATION:
-        raise ValidationError("With anyOf an appointment lasts at most 24 hours.", "endTime")
+    _pool_lasts(any_of, interval)
     if "assign" in body and (not any_of or body["assign"] not in (BALANCED, IN_ORDER)):
         raise ValidationError(f'assign is "{IN_ORDER}" or "{BALANCED}" (the default), and goes with anyOf.', "assign")
     hold = body.get("hold")
@@ -257,8 +262,7 @@ def apply_changes(current: Appointment, body: Mapping, *, now: datetime) -> Appo
     interval = current.interval
     if start or end:
         interval = _validate_interval(start or interval.start, end or interval.end, now)
-        if current.any_of and interval.end - interval.start > MAX_POOL_DURATION:
-            raise ValidationError("With anyOf an appointment lasts at most 24 hours.", "endTime")
+        _pool_lasts(current.any_of, interval)
     participants = current.participants
     if "participants" in body:
         participants = validate_participants(body["participants"], current.user_id)
