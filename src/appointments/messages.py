@@ -136,11 +136,11 @@ def compose(kind: str, appointment: Appointment, contact: Contact, business: str
     link_line = own["link"].format(link=link) if link else ""
     footer = ["", words["footer"].format(business=business)]
     text = "\n".join([*lines, *(["", link_line] if link else []), *footer]) + "\n"
-    body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
+    body = _paragraphs(lines)
     if link:
         label = own["link"].split("{link}")[0].rstrip()
         body += f'<p>{html.escape(label)} <a href="{html.escape(link)}">{html.escape(link)}</a></p>'
-    body += "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in footer)
+    body += _paragraphs(footer)
     page = (f'<!DOCTYPE html><html lang="{locale}"><head><meta charset="utf-8"><title>{html.escape(subject)}'
             f"</title></head><body>{body.replace(chr(10), '<br>')}</body></html>")
     short = {**values, "when": datetime_text(start, zone, locale, "medium"),
@@ -151,6 +151,11 @@ def compose(kind: str, appointment: Appointment, contact: Contact, business: str
 # CLDR spaces and apostrophes outside the GSM 03.38 alphabet, which would make an SMS UCS-2 (70 characters a
 # part instead of 160) for no visible gain.
 SMS_PLAIN = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2019": "'"})
+
+
+def _paragraphs(lines: list[str]) -> str:
+    """Each non-empty line as an HTML paragraph, escaped (an empty line only separates, as in the text part)."""
+    return "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
 
 
 def _sms(template: str, words: dict, short: dict, title: str, where: str, link_line: str = "") -> str:
