@@ -39,8 +39,7 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput,
     rows.append(("Capacity units of one booking (computed from item sizes)", "", ""))
     by_key = {(r["where"], r["count"]): r for r in capacity}
     for row in capacity:
-        rows.append((f"  {row['count']:,} appointments over the {row['where']}",
-                     f"{row['reads']:g} RRU / {row['writes']:g} WRU",
+        rows.append((f"  {row['count']:,} appointments over the {row['where']}", units(row),
                      f"{row['same_day']} already on the booked day"))
     for where in ("past year", "coming year"):
         small, large = by_key[(where, 10)], by_key[(where, 10_000)]
@@ -48,8 +47,7 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput,
         rows.append((f"  ratio 10,000 : 10 ({where})", ratio, "target ≤ 1.1"))
     rows.append(("A booking with participants (calls, and units computed from item sizes)", "", ""))
     for row in calendars["bookings"]:
-        rows.append((f"  {row['participants']} participants", f"{row['reads']:g} RRU / {row['writes']:g} WRU",
-                     fmt_calls(row["calls"])))
+        rows.append((f"  {row['participants']} participants", units(row), fmt_calls(row["calls"])))
     rows.append(("The agenda of a provider for one week (5 appointments in it)", "", ""))
     for row in calendars["agendas"]:
         rows.append((f"  {row['history']:,} appointments of history", f"{row['reads']:g} RRU", fmt_calls(row["calls"])))
@@ -57,11 +55,10 @@ def report(calls, capacity, calendars, events, imports, zip_package, throughput,
     rows.append(("  ratio 10,000 : 10", f"reads {large['reads'] / small['reads']:.2f}", "target ≤ 1.1"))
     [ruled] = calendars["ruled_booking"]
     rows.append(("A booking with a participant that has availability (buffers, daily cap)", "", ""))
-    rows.append(("  1 participant with rules, new to the function", f"{ruled['reads']:g} RRU / {ruled['writes']:g} WRU",
+    rows.append(("  1 participant with rules, new to the function", units(ruled),
                  f"{fmt_calls(ruled['calls'])}; handler CPU {ruled['cpu'] * 1000:.1f} ms"))
     [known] = calendars["ruled_known"]
-    rows.append(("  the same participant again (its rules known)", f"{known['reads']:g} RRU / {known['writes']:g} WRU",
-                 fmt_calls(known["calls"])))
+    rows.append(("  the same participant again (its rules known)", units(known), fmt_calls(known["calls"])))
     rows.append(("Slot search, 30-minute slots (handler CPU, replayed, against that booking's in this run)", "", ""))
     for row in calendars["searches"]:
         rows.append((f"  {row['calendars']} calendar(s), {row['days']} days", f"{row['reads']:g} RRU",
