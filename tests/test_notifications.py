@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import boto3
@@ -29,7 +30,6 @@ from appointments.contacts import Contact
 from appointments.messages import compose
 from appointments.notices import notice_of
 from appointments.notifications import NotSent
-from appointments.settings import NotifierSettings
 from appointments.times import Interval
 from appointments.wiring import build_delivery, build_notifications
 from conftest import ENV, TEMPLATE, Flaky
@@ -381,8 +381,7 @@ def test_providers_hear_only_when_they_ask_and_never_learn_the_customers_contact
 
 
 def test_email_off_sends_no_email_counts_it_skipped_and_still_sends_sms(people, capsys):
-    off = NotifierSettings(people.settings.notifying.calendar_table_name, people.settings.notifying.configuration_set,
-                           BUSINESS, "")
+    off = replace(people.settings.notifying, sender_email="")
     notifier.use(build_notifications(people.dynamodb, people.ses, people.sns, off, clock=people.clock))
     people.contact("alice", ALICE)
     people.book("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z")

@@ -45,12 +45,14 @@ class System:
         self.ses = boto3.client("sesv2")
         self.ses.create_configuration_set(ConfigurationSetName=CONFIGURATION_SET)
         self.ses.create_email_identity(EmailIdentity=SENDER)  # moto's SES sends only from a verified identity
-        channels = (API_SETTINGS.calendar_table_name, CONFIGURATION_SET, BUSINESS, SENDER)
+        channels = {"calendar_table_name": API_SETTINGS.calendar_table_name, "configuration_set": CONFIGURATION_SET,
+                    "business_name": BUSINESS, "sender_email": SENDER}
+        reminders = {"table_name": API_SETTINGS.table_name, "topic_arn": self.topic_arn, **channels}
         self.settings = StackSettings(
-            API_SETTINGS, SchedulerSettings(GROUP, ROLE_ARN, SENDER_ARN, dlq_arn, API_SETTINGS.table_name,
-                                            self.topic_arn, *channels),
-            SenderSettings(API_SETTINGS.table_name, self.topic_arn, *channels),
-            PublisherSettings(f"AppointmentEvents-{ENV}"), NotifierSettings(*channels))
+            API_SETTINGS, SchedulerSettings(schedule_group=GROUP, scheduler_role_arn=ROLE_ARN,
+                                            reminder_function_arn=SENDER_ARN, dead_letter_queue_arn=dlq_arn,
+                                            **reminders),
+            SenderSettings(**reminders), PublisherSettings(f"AppointmentEvents-{ENV}"), NotifierSettings(**channels))
         wired = wire(self.settings, dynamodb=dynamodb, scheduler=self.scheduler, sns=self.sns,
                      events=boto3.client("events"), ses=self.ses, secrets=lambda: None, clock=clock,
                      sleep=lambda _: None)

@@ -55,11 +55,11 @@ def parse_origins(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(origin.strip() for origin in text.split(",") if origin.strip()))
 
 
-@dataclass(frozen=True)
-class SenderSettings(_Settings):
-    table_name: str = _env("TABLE_NAME")
-    topic_arn: str = _env("TOPIC_ARN")
-    # Reminders to people: the ledger and contacts in CalendarTable, and the channels.
+@dataclass(frozen=True, kw_only=True)
+class MessageSettings(_Settings):
+    """What every function that sends messages to people reads: the ledger and contacts in CalendarTable,
+    and the channels."""
+
     calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
     configuration_set: str = _env("CONFIGURATION_SET")
     business_name: str = _env("BUSINESS_NAME")
@@ -69,32 +69,28 @@ class SenderSettings(_Settings):
     manage_base_url: str = _env("MANAGE_BASE_URL", optional=True)
 
 
-@dataclass(frozen=True)
-class SchedulerSettings(_Settings):
+@dataclass(frozen=True, kw_only=True)
+class NotifierSettings(MessageSettings):
+    """The notifier: messages about changes, and nothing else."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SenderSettings(MessageSettings):
+    """The reminder sender: each reminder to the topic, and to people."""
+
+    table_name: str = _env("TABLE_NAME")
+    topic_arn: str = _env("TOPIC_ARN")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerSettings(SenderSettings):
+    """The reminder scheduler: its schedules, and a reminder due within a minute delivered at once, as the
+    sender would."""
+
     schedule_group: str = _env("SCHEDULE_GROUP")
     scheduler_role_arn: str = _env("SCHEDULER_ROLE_ARN")
     reminder_function_arn: str = _env("REMINDER_FUNCTION_ARN")
     dead_letter_queue_arn: str = _env("DEAD_LETTER_QUEUE_ARN")
-    table_name: str = _env("TABLE_NAME")  # a reminder due within a minute is delivered at once, as the sender would
-    topic_arn: str = _env("TOPIC_ARN")
-    calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
-    configuration_set: str = _env("CONFIGURATION_SET")
-    business_name: str = _env("BUSINESS_NAME")
-    sender_email: str = _env("SENDER_EMAIL", optional=True)
-    # Manage links in every message: the key's ARN (not its value) and the stage URL; either empty: no links.
-    signing_key_arn: str = _env("SIGNING_KEY_ARN", optional=True)
-    manage_base_url: str = _env("MANAGE_BASE_URL", optional=True)
-
-
-@dataclass(frozen=True)
-class NotifierSettings(_Settings):
-    calendar_table_name: str = _env("CALENDAR_TABLE_NAME")
-    configuration_set: str = _env("CONFIGURATION_SET")
-    business_name: str = _env("BUSINESS_NAME")
-    sender_email: str = _env("SENDER_EMAIL", optional=True)  # empty: e-mail is off
-    # Manage links in every message: the key's ARN (not its value) and the stage URL; either empty: no links.
-    signing_key_arn: str = _env("SIGNING_KEY_ARN", optional=True)
-    manage_base_url: str = _env("MANAGE_BASE_URL", optional=True)
 
 
 @dataclass(frozen=True)

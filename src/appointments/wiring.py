@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from appointments.series_bookings import SeriesBookings
     from appointments.settings import (
         ApiSettings,
-        NotifierSettings,
+        MessageSettings,
         PublisherSettings,
         SchedulerSettings,
         SenderSettings,
@@ -116,7 +116,7 @@ def build_services(dynamodb, settings: ApiSettings, *, signing_key: Callable[[],
                                 clock=clock))
 
 
-def build_notifications(dynamodb, sesv2, sns, settings: NotifierSettings | SenderSettings | SchedulerSettings, *,
+def build_notifications(dynamodb, sesv2, sns, settings: MessageSettings, *,
                         clock: Clock = utc_now, signing_key: Callable[[], str] | None = None) -> Notifications:
     """Messages to people: contacts and the message ledger in CalendarTable, e-mail from the sender identity
     (none: e-mail is off), SMS through SNS, each with its recipient's manage link when the settings name the
@@ -141,7 +141,7 @@ def build_notifications(dynamodb, sesv2, sns, settings: NotifierSettings | Sende
                          links=links)
 
 
-def build_delivery(dynamodb, sns, sesv2, settings: SenderSettings | SchedulerSettings, *,
+def build_delivery(dynamodb, sns, sesv2, settings: SenderSettings, *,
                    clock: Clock = utc_now, signing_key: Callable[[], str] | None = None) -> Reminders:
     """The at-most-once reminder delivery: the sender's, and the stream consumer's for a reminder due within a
     minute. It reads AppointmentsTable (GetItem) and writes only CalendarTable (the message ledger)."""
