@@ -72,20 +72,35 @@ class Package:
 
 
 def vendored_dependencies() -> Path:
-    """Install requirements/lambda.txt once per requirements content into build/deps-<hash>."""
+    """Install requirements/lambda.txt once per requirements content into build/deps-<hash>.
+
+    The install goes into a directory of its own, renamed into place once complete, so builds running at
+    once (make test's two workers) never install into one directory: the first to finish wins, and the
+    others use its directory and drop their own."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
     target = BUILD / f"deps-{digest}"
     if (target / ".complete").exists():
         return target
-    shutil.rmtree(target, ignore_errors=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-compile", "--no-deps", "--only-binary=:all:",
-         "--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.13",
-         "--target", str(target), "-r", str(REQUIREMENTS)],
-        check=True,
-    )
-    (target / ".complete").touch()
+    if target.exists():  # left half-installed by an earlier build that stopped
+        shutil.rmtree(target, ignore_errors=True)
+    BUILD.mkdir(parents=True, exist_ok=True)
+    installing = Path(tempfile.mkdtemp(dir=BUILD, prefix=f"{target.name}.installing-"))
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-compile", "--no-deps", "--only-binary=:all:",
+             "--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.13",
+             "--target", str(installing), "-r", str(REQUIREMENTS)],
+            check=True,
+        )
+        (installing / ".complete").touch()
+        try:
+            installing.rename(target)
+        except OSError:  # another build put its complete directory there first
+            if not (target / ".complete").exists():
+                raise
+    finally:
+        shutil.rmtree(installing, ignore_errors=True)
     return target
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import hashlib
 import importlib.util
 import json
@@ -11,8 +12,10 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import zipfile
 from importlib import metadata
+from pathlib import Path
 
 import boto3
 import pytest
@@ -34,6 +37,29 @@ def test_package_builds_are_byte_identical(tmp_path):
     assert first.sha256 == second.sha256
     assert first.path.read_bytes() == second.path.read_bytes()
     assert first.s3_key == f"lambda/appointment-scheduler-{first.sha256}.zip"
+
+
+def test_builds_at_once_install_the_dependencies_once_each_into_a_directory_of_its_own(tmp_path, monkeypatch):
+    """make test's two workers may both build into a fresh build/: neither installs into the other's directory
+    (pip's --target refuses a package directory that is already there), and one complete directory stays."""
+    racers = 2
+    both_installing = threading.Barrier(racers, timeout=10)
+
+    def pip_install(command, check):  # as pip --target: moves each package's directories into the target
+        target = Path(command[command.index("--target") + 1])
+        both_installing.wait()
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "babel-2.18.0.dist-info").mkdir()  # FileExistsError when a second install shares it
+        (target / "babel-2.18.0.dist-info" / "RECORD").write_text(str(target))
+
+    monkeypatch.setattr(package, "BUILD", tmp_path)
+    monkeypatch.setattr(package.subprocess, "run", pip_install)
+    with concurrent.futures.ThreadPoolExecutor(racers) as pool:
+        found = [f.result(timeout=20) for f in [pool.submit(package.vendored_dependencies) for _ in range(racers)]]
+    assert len(set(found)) == 1
+    assert (found[0] / ".complete").exists()
+    assert (found[0] / "babel-2.18.0.dist-info" / "RECORD").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [found[0].name]  # the loser's directory is gone
 
 
 def test_package_holds_the_handlers_and_powertools_but_not_boto3(tmp_path):
